@@ -1,0 +1,44 @@
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+
+.PHONY: run test check lint typecheck format bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(TEST_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+## Start the server on SQLite with the carrier simulator.
+run: $(STAMP)
+	$(BIN)/signalpost serve
+
+## Lint, type-check and run the whole test suite.
+test: $(TEST_STAMP) check
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+check: lint typecheck
+
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(TEST_STAMP)
+	$(BIN)/mypy
+
+format: $(TEST_STAMP)
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+bench: $(TEST_STAMP)
+	$(BIN)/python bench/send_throughput.py
+
+clean:
+	rm -rf $(VENV) signalpost.db signalpost.db-wal signalpost.db-shm .pytest_cache .mypy_cache .ruff_cache

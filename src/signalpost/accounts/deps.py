@@ -1,0 +1,56 @@
+"""The authentication dependency: `Authorization: Bearer <key>` → the caller's organization."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from signalpost.accounts import service
+from signalpost.accounts.service import Organization
+from signalpost.context import AppContext, get_context
+from signalpost.kit.errors import ApiError
+
+# Cached key lookups are short-lived, so a revoked key stops working within seconds in every
+# process, while a burst of requests costs one lookup.
+_TTL = 2.0
+
+
+def _unauthorized(detail: str) -> ApiError:
+    return ApiError(
+        401,
+        "10009",
+        "Authentication failed",
+        detail,
+        should_retry=False,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+async def require_organization(
+    request: Request, ctx: Annotated[AppContext, Depends(get_context)]
+) -> Organization:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        raise _unauthorized("The request lacks an API key: send 'Authorization: Bearer <key>'.")
+    digest = service.hash_key(key)
+    cache: dict[str, tuple[Organization, float]] = ctx.extras.setdefault("auth_cache", {})
+    cached = cache.get(digest)
+    now = time.monotonic()
+    if cached and cached[1] > now:
+        return cached[0]
+    async with ctx.db.transaction() as uow:
+        org = await service.authenticate(uow, key)
+    if org is None:
+        raise _unauthorized("The API key is unknown or revoked.")
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[digest] = (org, now + _TTL)
+    return org
+
+
+CurrentOrg = Annotated[Organization, Depends(require_organization)]
+Ctx = Annotated[AppContext, Depends(get_context)]

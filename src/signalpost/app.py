@@ -1,0 +1,180 @@
+"""`create_app(settings)`: routers, error handlers, and the lifespan that migrates and runs workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from signalpost import __version__
+from signalpost.accounts import service as accounts
+from signalpost.context import AppContext
+from signalpost.kit import migrate
+from signalpost.kit.db import Database
+from signalpost.kit.errors import ApiError, install_error_handlers, render
+from signalpost.kit.jsonio import JSONResponse
+from signalpost.kit.queue import JobKind, Worker
+from signalpost.settings import Settings
+
+log = logging.getLogger("signalpost")
+
+# Feature packages: each may have `api.py` with `router` (mounted under /v2), `public_router`
+# (mounted at the root, for endpoints of our own), and `jobs.py` with `kinds(ctx)`.
+FEATURES = (
+    "accounts",
+    "profiles",
+    "numbers",
+    "messages",
+    "optouts",
+    "webhooks",
+    "links",
+    "carriers",
+    "inbox",
+)
+
+
+def _feature_module(feature: str, role: str) -> Any:
+    name = f"signalpost.{feature}.{role}"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name == name:
+            return None
+        raise
+
+
+def collect_job_kinds(ctx: AppContext) -> dict[str, JobKind]:
+    kinds: dict[str, JobKind] = {}
+    for feature in FEATURES:
+        module = _feature_module(feature, "jobs")
+        if module is not None:
+            kinds.update(module.kinds(ctx))
+    return kinds
+
+
+class RequireJSON:
+    """Reject request bodies that are not JSON with 415 (code 10014), as Telnyx does."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
+            headers = dict(scope["headers"])
+            ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+            has_body = headers.get(b"content-length", b"0") not in (b"0", b"") or (
+                b"transfer-encoding" in headers
+            )
+            path: str = scope["path"]
+            if (
+                has_body
+                and path.startswith("/v2/")
+                and not (ctype == b"application/json" or ctype.endswith(b"+json"))
+            ):
+                response = render(
+                    [
+                        ApiError(
+                            415,
+                            "10014",
+                            "Unsupported media type",
+                            "Request bodies must be JSON (Content-Type: application/json).",
+                            should_retry=False,
+                        )
+                    ]
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def build_context(settings: Settings) -> AppContext:
+    ctx = AppContext(settings=settings, db=Database(settings.database_url))
+    ctx.job_kinds = collect_job_kinds(ctx)
+    return ctx
+
+
+async def prepare(ctx: AppContext) -> accounts.Bootstrap:
+    """Migrate the schema and make sure the default organization and keys exist."""
+    await migrate.upgrade(ctx.db)
+    async with ctx.db.transaction() as uow:
+        return await accounts.bootstrap(uow, ctx.settings.api_key)
+
+
+def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAPI:
+    """The ASGI application. Workers run in-process unless `settings.workers` is 0."""
+    ctx = build_context(settings)
+    workers_enabled = settings.workers > 0 if run_workers is None else run_workers
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        boot = await prepare(ctx)
+        app.state.bootstrap = boot
+        on_ready = getattr(app.state, "on_ready", None)
+        if on_ready is not None:
+            on_ready(boot)
+        workers = [
+            Worker(
+                ctx.db,
+                ctx.job_kinds,
+                poll_interval=settings.worker_poll_interval,
+                lease=settings.job_lease_seconds,
+            )
+            for _ in range(settings.workers if workers_enabled else 0)
+        ]
+        tasks = [asyncio.create_task(w.run()) for w in workers]
+        try:
+            yield
+        finally:
+            for w in workers:
+                w.stop()
+            if tasks:
+                await asyncio.wait(tasks, timeout=10)
+            await ctx.db.dispose()
+
+    app = FastAPI(
+        title="signalpost",
+        version=__version__,
+        description="A self-hosted messaging server that speaks the Telnyx Messaging API v2.",
+        default_response_class=JSONResponse,
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    app.add_middleware(RequireJSON)
+
+    v2 = APIRouter(prefix="/v2")
+    for feature in FEATURES:
+        module = _feature_module(feature, "api")
+        if module is None:
+            continue
+        if hasattr(module, "router"):
+            v2.include_router(module.router)
+        if hasattr(module, "public_router"):
+            app.include_router(module.public_router)
+    app.include_router(v2)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz() -> JSONResponse:
+        """The database answers and its schema is at the newest migration."""
+        try:
+            current = await migrate.is_current(ctx.db)
+        except Exception as exc:
+            return JSONResponse({"status": "unavailable", "detail": str(exc)}, status_code=503)
+        if not current:
+            return JSONResponse(
+                {"status": "unavailable", "detail": "migrations pending"}, status_code=503
+            )
+        return JSONResponse({"status": "ok"})
+
+    return app

@@ -1,0 +1,1 @@
+"""Generic helpers that never import a feature package."""

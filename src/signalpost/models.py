@@ -1,0 +1,447 @@
+"""All tables, on one MetaData with a naming convention (Alembic migrations are generated from it)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from signalpost.kit.db import UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = String(36)
+
+
+def _timestamps() -> list[Column[object]]:
+    return [
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("updated_at", UTCDateTime(), nullable=False),
+    ]
+
+
+# --- accounts ---------------------------------------------------------------------------------
+
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("signing_seed", String(64), nullable=False),  # Ed25519 seed, base64
+    Column("public_key", String(64), nullable=False),  # Ed25519 public key, base64 (44 chars)
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column(
+        "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("key_hash", String(64), nullable=False, unique=True),  # sha256 hex
+    Column("prefix", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+# Server-wide key/value state shared by every process (e.g. the simulator's chaos settings).
+server_state = Table(
+    "server_state",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", JSON, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# --- profiles ---------------------------------------------------------------------------------
+
+messaging_profiles = Table(
+    "messaging_profiles",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column(
+        "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("name", String(255), nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("webhook_url", Text, nullable=True),
+    Column("webhook_failover_url", Text, nullable=True),
+    Column("webhook_api_version", String(16), nullable=False, default="2"),
+    Column("whitelisted_destinations", JSON, nullable=False),
+    Column("alpha_sender", String(11), nullable=True),
+    Column("daily_spend_limit", String(32), nullable=True),
+    Column("daily_spend_limit_enabled", Boolean, nullable=False, default=False),
+    Column("mms_fall_back_to_sms", Boolean, nullable=False, default=False),
+    Column("mms_transcoding", Boolean, nullable=False, default=False),
+    Column("mobile_only", Boolean, nullable=False, default=False),
+    Column("smart_encoding", Boolean, nullable=False, default=False),
+    Column("number_pool_settings", JSON, nullable=True),
+    Column("url_shortener_settings", JSON, nullable=True),
+    Column("redaction_enabled", Boolean, nullable=False, default=False),
+    Column("redaction_level", Integer, nullable=False, default=2),
+    Column("features", JSON, nullable=True),
+    Column("ai_assistant_id", String(64), nullable=True),
+    Column("resource_group_id", String(64), nullable=True),
+    Column("health_webhook_url", Text, nullable=True),
+    Column("v1_secret", String(64), nullable=False),
+    *_timestamps(),
+    Index("ix_messaging_profiles_org_created", "organization_id", "created_at"),
+)
+
+autoresp_configs = Table(
+    "autoresp_configs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column(
+        "messaging_profile_id",
+        ID,
+        ForeignKey("messaging_profiles.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("op", String(8), nullable=False),
+    Column("keywords", JSON, nullable=False),
+    Column("country_code", String(8), nullable=False),
+    Column("resp_text", Text, nullable=True),
+    *_timestamps(),
+)
+
+# --- numbers ----------------------------------------------------------------------------------
+
+phone_numbers = Table(
+    "phone_numbers",
+    metadata,
+    Column("id", String(24), primary_key=True),
+    Column(
+        "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("phone_number", String(20), nullable=False, unique=True),
+    Column("country_code", String(2), nullable=False),
+    Column("type", String(16), nullable=False),  # long-code | toll-free
+    Column("mobile", Boolean, nullable=False, default=False),
+    Column(
+        "messaging_profile_id",
+        ID,
+        ForeignKey("messaging_profiles.id", ondelete="SET NULL"),
+        nullable=True,
+        index=True,
+    ),
+    Column("messaging_product", String(32), nullable=False, default="P2P"),
+    Column("traffic_type", String(32), nullable=False, default="P2P"),
+    Column("tags", JSON, nullable=False),
+    Column("whatsapp_enabled", Boolean, nullable=False, default=False),
+    Column("rate_limit", Float, nullable=True),  # messages/s override for this sender
+    *_timestamps(),
+    Index("ix_phone_numbers_org_number", "organization_id", "phone_number"),
+)
+
+short_codes = Table(
+    "short_codes",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column(
+        "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("short_code", String(16), nullable=False),
+    Column("country_code", String(2), nullable=False),
+    Column(
+        "messaging_profile_id",
+        ID,
+        ForeignKey("messaging_profiles.id", ondelete="SET NULL"),
+        nullable=True,
+        index=True,
+    ),
+    Column("tags", JSON, nullable=False),
+    Column("rate_limit", Float, nullable=True),
+    *_timestamps(),
+    UniqueConstraint("short_code", "country_code", name="uq_short_codes_code_country"),
+)
+
+alphanumeric_sender_ids = Table(
+    "alphanumeric_sender_ids",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column(
+        "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("alphanumeric_sender_id", String(11), nullable=False),
+    Column(
+        "messaging_profile_id",
+        ID,
+        ForeignKey("messaging_profiles.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("us_long_code_fallback", String(20), nullable=True),
+    *_timestamps(),
+    UniqueConstraint(
+        "messaging_profile_id", "alphanumeric_sender_id", name="uq_alphanumeric_sender_ids_profile"
+    ),
+)
+
+number_orders = Table(
+    "number_orders",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column(
+        "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("status", String(16), nullable=False),
+    Column("messaging_profile_id", ID, nullable=True),
+    Column("connection_id", String(64), nullable=True),
+    Column("billing_group_id", String(64), nullable=True),
+    Column("customer_reference", String(255), nullable=True),
+    Column("phone_numbers", JSON, nullable=False),
+    *_timestamps(),
+)
+
+bulk_updates = Table(
+    "bulk_updates",
+    metadata,
+    Column("order_id", ID, primary_key=True),
+    Column(
+        "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("messaging_profile_id", ID, nullable=True),
+    Column("assign_only", Boolean, nullable=False, default=False),
+    Column("numbers", JSON, nullable=False),
+    Column("success", JSON, nullable=False),
+    Column("pending", JSON, nullable=False),
+    Column("failed", JSON, nullable=False),
+    *_timestamps(),
+)
+
+# --- durable job queue ------------------------------------------------------------------------
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("kind", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(16), nullable=False),  # queued | running | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("max_attempts", Integer, nullable=False),
+    Column("run_at", UTCDateTime(), nullable=False),
+    Column("locked_until", UTCDateTime(), nullable=True),
+    Column("locked_by", String(64), nullable=True),
+    # Jobs sharing a group key run one at a time, in id order (e.g. the webhooks of one message).
+    Column("group_key", String(80), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_jobs_status_run_at", "status", "run_at"),
+    Index("ix_jobs_group_key", "group_key", "id"),
+)
+
+# --- messages ---------------------------------------------------------------------------------
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column(
+        "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("direction", String(8), nullable=False),  # outbound | inbound
+    Column("type", String(10), nullable=False),  # SMS | MMS | WHATSAPP
+    Column("messaging_profile_id", ID, nullable=True, index=True),
+    Column("sender_kind", String(16), nullable=True),  # long_code|toll_free|short_code|alphanumeric
+    Column("from_number", String(64), nullable=False),
+    Column("from_carrier", String(100), nullable=False, default=""),
+    Column("from_line_type", String(32), nullable=False, default=""),
+    Column("from_status", String(32), nullable=True),  # inbound only
+    Column("to_number", String(64), nullable=False),
+    Column("to_status", String(32), nullable=False),
+    Column("to_carrier", String(100), nullable=False, default=""),
+    Column("to_line_type", String(32), nullable=False, default=""),
+    Column("cc", JSON, nullable=False),
+    Column("text", Text, nullable=True),
+    Column("original_text", Text, nullable=True),
+    Column("subject", Text, nullable=True),
+    Column("media", JSON, nullable=False),
+    Column("webhook_url", Text, nullable=True),
+    Column("webhook_failover_url", Text, nullable=True),
+    Column("use_profile_webhooks", Boolean, nullable=False, default=True),
+    Column("encoding", String(16), nullable=False),
+    Column("parts", Integer, nullable=False),
+    Column("num_chars", Integer, nullable=False),
+    Column("smart_encoding_applied", Boolean, nullable=False, default=False),
+    Column("tags", JSON, nullable=False),
+    Column("cost", JSON, nullable=True),
+    Column("cost_breakdown", JSON, nullable=True),
+    Column("errors", JSON, nullable=False),
+    Column("body", JSON, nullable=True),
+    Column("request", JSON, nullable=True),  # the accepted request fields, as sent
+    Column("group_id", ID, nullable=True, index=True),
+    Column("autoresponse_type", String(16), nullable=True),
+    Column("carrier_message_id", String(64), nullable=True, index=True),
+    Column("carrier_attempts", Integer, nullable=False, default=0),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("send_at", UTCDateTime(), nullable=True),
+    Column("sent_at", UTCDateTime(), nullable=True),
+    Column("completed_at", UTCDateTime(), nullable=True),
+    Column("valid_until", UTCDateTime(), nullable=True),
+    Column("wait_seconds", Float, nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_messages_org_received", "organization_id", "received_at"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column(
+        "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# Rate-limit state: the earliest time the next message may leave, per limiter key.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("key", String(120), primary_key=True),
+    Column("next_at", Float, nullable=False),  # unix seconds
+)
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column(
+        "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("event_type", String(64), nullable=False),
+    Column("message_id", ID, nullable=True, index=True),
+    Column("payload", JSON, nullable=False),  # the `data` object of the body
+    Column("urls", JSON, nullable=False),  # ordered [primary, failover] candidates
+    Column("status", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("delivered_to", Text, nullable=True),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Index("ix_webhook_events_org_occurred", "organization_id", "occurred_at"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column(
+        "event_id", ID, ForeignKey("webhook_events.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("url", Text, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("latency_ms", Float, nullable=True),
+    Column("response_body", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime(), nullable=False),
+)
+
+# --- opt-outs ---------------------------------------------------------------------------------
+
+optouts = Table(
+    "optouts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column(
+        "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column(
+        "messaging_profile_id",
+        ID,
+        ForeignKey("messaging_profiles.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("from_number", String(32), nullable=False),  # the handset that opted out
+    Column("to_number", String(32), nullable=False),  # the number it wrote to
+    Column("keyword", String(32), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("messaging_profile_id", "from_number", name="uq_optouts_profile_from"),
+)
+
+# --- number pool ------------------------------------------------------------------------------
+
+sticky_senders = Table(
+    "sticky_senders",
+    metadata,
+    Column(
+        "messaging_profile_id",
+        ID,
+        ForeignKey("messaging_profiles.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("destination", String(32), primary_key=True),
+    Column("phone_number", String(20), nullable=False),
+    Column("last_used_at", UTCDateTime(), nullable=False),
+)
+
+# --- links ------------------------------------------------------------------------------------
+
+url_domains = Table(
+    "url_domains",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column(
+        "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=True
+    ),
+    Column("url_domain", String(255), nullable=False),
+    Column("use_case", String(64), nullable=False, default="link_shortening"),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+short_links = Table(
+    "short_links",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column(
+        "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("message_id", ID, nullable=False, index=True),
+    Column("messaging_profile_id", ID, nullable=True),
+    Column("recipient", String(32), nullable=False),
+    Column("original_url", Text, nullable=False),
+    Column("domain", String(255), nullable=False),
+    Column("send_webhooks", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+link_clicks = Table(
+    "link_clicks",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("code", String(32), ForeignKey("short_links.code", ondelete="CASCADE"), nullable=False, index=True),
+    Column("clicked_at", UTCDateTime(), nullable=False),
+    Column("user_agent", Text, nullable=True),
+    Column("ip", String(64), nullable=True),
+    Column("is_bot", Boolean, nullable=False, default=False),
+)

@@ -1,0 +1,90 @@
+"""One typed settings object, validated at start-up and passed in, never read at import time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class RateLimits(BaseModel):
+    """Messages per second that leave the queue, per sender type and per organization."""
+
+    long_code: float = Field(default=1.0, gt=0)
+    toll_free: float = Field(default=20.0, gt=0)
+    short_code: float = Field(default=1000.0, gt=0)
+    alphanumeric: float = Field(default=10.0, gt=0)
+    whatsapp: float = Field(default=80.0, gt=0)
+    organization: float = Field(default=50.0, gt=0)
+    enabled: bool = True
+    max_backlog_seconds: float = Field(default=4 * 3600, gt=0)
+
+
+class Settings(BaseSettings):
+    """signalpost configuration: env vars `SIGNALPOST_*`, an optional TOML file, CLI flags."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SIGNALPOST_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    database_url: str = "sqlite+aiosqlite:///./signalpost.db"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str | None = None
+    api_key: str | None = None
+    workers: int = Field(default=4, ge=0)
+    worker_poll_interval: float = Field(default=0.2, gt=0)
+    job_lease_seconds: float = Field(default=60.0, gt=0)
+    log_level: str = "info"
+    carrier: str = "simulator"
+    simulator_latency: float = Field(default=0.05, ge=0)
+    webhook_timeout: float = Field(default=2.0, gt=0)
+    webhook_attempts: int = Field(default=3, ge=1)
+    webhook_retry_base: float = Field(default=1.0, ge=0)
+    message_validity_seconds: float = Field(default=4 * 3600, gt=0)
+    schedule_min_lead_seconds: float = Field(default=300.0, ge=0)
+    schedule_max_lead_seconds: float = Field(default=5 * 24 * 3600, gt=0)
+    idempotency_ttl_seconds: float = Field(default=24 * 3600, gt=0)
+    rate_limits: RateLimits = Field(default_factory=RateLimits)
+    config_file: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings)
+
+    @property
+    def base_url(self) -> str:
+        """The address clients and short links use to reach this server."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings: CLI overrides beat env vars, which beat the TOML file, which beats defaults."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    if config_file is None:
+        return Settings(**clean)
+    file_values = TomlConfigSettingsSource(Settings, toml_file=config_file)()
+    env_values = Settings().model_dump(exclude_unset=True)
+    merged: dict[str, Any] = {**file_values, **env_values, **clean, "config_file": config_file}
+    return Settings(**merged)
