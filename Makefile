@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test check lint typecheck format bench clean
+.PHONY: run test check lint typecheck format bench clean migration
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,3 +42,11 @@ bench: $(TEST_STAMP)
 
 clean:
 	rm -rf $(VENV) signalpost.db signalpost.db-wal signalpost.db-shm .pytest_cache .mypy_cache .ruff_cache
+
+## Regenerate the (not yet released) initial migration from models.py.
+migration: $(TEST_STAMP)
+	rm -f src/signalpost/migrations/versions/0001_initial_schema.py /tmp/signalpost-migration.db
+	printf '[alembic]\nscript_location = signalpost:migrations\nsqlalchemy.url = sqlite:////tmp/signalpost-migration.db\n' > /tmp/signalpost-alembic.ini
+	$(BIN)/alembic -c /tmp/signalpost-alembic.ini revision --autogenerate -m "initial schema" --rev-id 0001
+	$(BIN)/ruff format src/signalpost/migrations
+	$(BIN)/ruff check --fix --quiet src/signalpost/migrations || true

@@ -41,8 +41,13 @@ def _pg_base_url() -> tuple[str | None, str]:
         asyncio.run(_pg_admin(candidate, "SELECT 1"))
     except Exception as exc:
         if url:
-            raise RuntimeError(f"SIGNALPOST_TEST_POSTGRES_URL={url} is not reachable: {exc}") from exc
-        return None, f"PostgreSQL not reachable at {DEFAULT_PG} and SIGNALPOST_TEST_POSTGRES_URL unset ({exc})"
+            raise RuntimeError(
+                f"SIGNALPOST_TEST_POSTGRES_URL={url} is not reachable: {exc}"
+            ) from exc
+        return (
+            None,
+            f"PostgreSQL not reachable at {DEFAULT_PG} and SIGNALPOST_TEST_POSTGRES_URL unset ({exc})",
+        )
     return candidate, ""
 
 
@@ -78,7 +83,9 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A fresh database per test module and backend."""
     if request.param == "sqlite":
         path: Path = tmp_path_factory.mktemp("db") / "signalpost.db"

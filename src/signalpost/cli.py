@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import signal
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -20,7 +19,9 @@ from signalpost.settings import Settings, load_settings
 
 T = TypeVar("T")
 
-app = typer.Typer(no_args_is_help=True, help="signalpost: a self-hosted Telnyx-compatible messaging server.")
+app = typer.Typer(
+    no_args_is_help=True, help="signalpost: a self-hosted Telnyx-compatible messaging server."
+)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 orgs_app = typer.Typer(no_args_is_help=True, help="Organizations.")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys and the webhook signing key.")
@@ -58,7 +59,11 @@ def run_with_context(settings: Settings, fn: Callable[[AppContext], Awaitable[T]
 
 
 def banner(settings: Settings, boot: accounts.Bootstrap, workers: int) -> str:
-    key = boot.api_key or settings.api_key or "<the key printed at first start; or run: signalpost keys create>"
+    key = (
+        boot.api_key
+        or settings.api_key
+        or "<the key printed at first start; or run: signalpost keys create>"
+    )
     return "\n".join(
         [
             "",
@@ -133,8 +138,13 @@ def worker(
             for _ in range(n)
         ]
         loop = asyncio.get_running_loop()
+
+        def stop_all() -> None:
+            for w in workers:
+                w.stop()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, lambda: [w.stop() for w in workers])
+            loop.add_signal_handler(sig, stop_all)
         print(f"signalpost worker: {n} task(s) on {settings.database_url}", flush=True)
         await asyncio.gather(*(w.run() for w in workers))
 
@@ -160,9 +170,7 @@ def db_upgrade(config: ConfigOpt = None, database_url: DatabaseOpt = None) -> No
 
 
 @orgs_app.command("create")
-def orgs_create(
-    name: str, config: ConfigOpt = None, database_url: DatabaseOpt = None
-) -> None:
+def orgs_create(name: str, config: ConfigOpt = None, database_url: DatabaseOpt = None) -> None:
     """Create an organization with its own signing key and a first API key."""
     settings = settings_from(config, database_url=database_url)
 
@@ -199,11 +207,15 @@ def _org_or_exit(org: accounts.Organization | None, name: str | None) -> account
     return org
 
 
-OrgOpt = Annotated[str | None, typer.Option("--org", help="Organization name or id (default: the first).")]
+OrgOpt = Annotated[
+    str | None, typer.Option("--org", help="Organization name or id (default: the first).")
+]
 
 
 @keys_app.command("create")
-def keys_create(org: OrgOpt = None, config: ConfigOpt = None, database_url: DatabaseOpt = None) -> None:
+def keys_create(
+    org: OrgOpt = None, config: ConfigOpt = None, database_url: DatabaseOpt = None
+) -> None:
     """Create an API key and print it (it is stored hashed and shown only now)."""
     settings = settings_from(config, database_url=database_url)
 
@@ -216,13 +228,17 @@ def keys_create(org: OrgOpt = None, config: ConfigOpt = None, database_url: Data
 
 
 @keys_app.command("list")
-def keys_list(org: OrgOpt = None, config: ConfigOpt = None, database_url: DatabaseOpt = None) -> None:
+def keys_list(
+    org: OrgOpt = None, config: ConfigOpt = None, database_url: DatabaseOpt = None
+) -> None:
     """List API keys (id, prefix, organization, state)."""
     settings = settings_from(config, database_url=database_url)
 
     async def go(ctx: AppContext) -> list[Any]:
         async with ctx.db.transaction() as uow:
-            org_id = _org_or_exit(await accounts.find_organization(uow, org), org).id if org else None
+            org_id = (
+                _org_or_exit(await accounts.find_organization(uow, org), org).id if org else None
+            )
             return await accounts_repo.list_api_keys(uow, org_id)
 
     for row in run_with_context(settings, go):
@@ -248,7 +264,9 @@ def keys_revoke(key_id: str, config: ConfigOpt = None, database_url: DatabaseOpt
 
 
 @keys_app.command("public")
-def keys_public(org: OrgOpt = None, config: ConfigOpt = None, database_url: DatabaseOpt = None) -> None:
+def keys_public(
+    org: OrgOpt = None, config: ConfigOpt = None, database_url: DatabaseOpt = None
+) -> None:
     """Print the webhook public key in the form TELNYX_PUBLIC_KEY expects."""
     settings = settings_from(config, database_url=database_url)
 
@@ -275,4 +293,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

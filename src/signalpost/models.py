@@ -237,7 +237,9 @@ bulk_updates = Table(
 jobs = Table(
     "jobs",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("kind", String(64), nullable=False),
     Column("payload", JSON, nullable=False),
     Column("status", String(16), nullable=False),  # queued | running | failed
@@ -355,7 +357,11 @@ webhook_attempts = Table(
     metadata,
     Column("id", ID, primary_key=True),
     Column(
-        "event_id", ID, ForeignKey("webhook_events.id", ondelete="CASCADE"), nullable=False, index=True
+        "event_id",
+        ID,
+        ForeignKey("webhook_events.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
     ),
     Column("url", Text, nullable=False),
     Column("attempt", Integer, nullable=False),
@@ -439,7 +445,13 @@ link_clicks = Table(
     "link_clicks",
     metadata,
     Column("id", ID, primary_key=True),
-    Column("code", String(32), ForeignKey("short_links.code", ondelete="CASCADE"), nullable=False, index=True),
+    Column(
+        "code",
+        String(32),
+        ForeignKey("short_links.code", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
     Column("clicked_at", UTCDateTime(), nullable=False),
     Column("user_agent", Text, nullable=True),
     Column("ip", String(64), nullable=True),

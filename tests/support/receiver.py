@@ -43,13 +43,18 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 body = self.rfile.read(length)
                 behaviour = receiver.behaviours.get(self.path, Behaviour())
                 with receiver.lock:
                     receiver.received.append(
-                        Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time())
+                        Received(
+                            self.path,
+                            {k.lower(): v for k, v in self.headers.items()},
+                            body,
+                            time.time(),
+                        )
                     )
                 if behaviour.delay:
                     time.sleep(behaviour.delay)

@@ -12,7 +12,9 @@ from signalpost.models import api_keys, organizations
 
 
 async def count_organizations(uow: UnitOfWork) -> int:
-    return int((await uow.conn.execute(select(func.count()).select_from(organizations))).scalar_one())
+    return int(
+        (await uow.conn.execute(select(func.count()).select_from(organizations))).scalar_one()
+    )
 
 
 async def insert_organization(uow: UnitOfWork, row: dict[str, object]) -> None:

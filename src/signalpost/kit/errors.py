@@ -113,7 +113,9 @@ def validation_errors(exc: RequestValidationError) -> list[ApiError]:
         msg = str(err.get("msg", "Invalid value"))
         if where == "body":
             if kind == "json_invalid":
-                out.append(ApiError(400, "10023", "Invalid JSON", "The request body is not valid JSON."))
+                out.append(
+                    ApiError(400, "10023", "Invalid JSON", "The request body is not valid JSON.")
+                )
                 continue
             if kind == "missing":
                 out.append(
@@ -128,18 +130,32 @@ def validation_errors(exc: RequestValidationError) -> list[ApiError]:
                 continue
             if not rest and kind in ("model_attributes_type", "dict_type", "model_type"):
                 out.append(
-                    ApiError(400, "10015", "Bad request", "The request body must be a JSON object.", pointer="/")
+                    ApiError(
+                        400,
+                        "10015",
+                        "Bad request",
+                        "The request body must be a JSON object.",
+                        pointer="/",
+                    )
                 )
                 continue
             # Drop pydantic's internal union/function tags from the pointer.
-            clean = [p for p in rest if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))]
+            clean = [
+                p
+                for p in rest
+                if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))
+            ]
             out.append(ApiError(422, "10015", "Invalid value", msg, pointer=_pointer(clean)))
         elif where in ("query", "header"):
             name = str(rest[0]) if rest else ""
-            out.append(ApiError(400, "10015", "Invalid parameter", f"{name}: {msg}", parameter=name))
+            out.append(
+                ApiError(400, "10015", "Invalid parameter", f"{name}: {msg}", parameter=name)
+            )
         else:  # path
             name = str(rest[0]) if rest else ""
-            out.append(ApiError(404, "10005", "Resource not found", f"{name}: {msg}", parameter=name))
+            out.append(
+                ApiError(404, "10005", "Resource not found", f"{name}: {msg}", parameter=name)
+            )
     for e in out:
         e.should_retry = False
     return out or [ApiError(400, "10015", "Bad request", "The request is not valid.")]
@@ -179,14 +195,10 @@ def install_error_handlers(app: FastAPI) -> None:
             detail = f"No route matches {request.method} {request.url.path}."
         if exc.status_code == 405:
             detail = f"{request.method} is not allowed on {request.url.path}."
-        return render(
-            [ApiError(exc.status_code, code, title, detail, headers=exc.headers or {})]
-        )
+        return render([ApiError(exc.status_code, code, title, detail, headers=exc.headers or {})])
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        return render(
-            [ApiError(500, "10007", "Unexpected error", "An unexpected error occurred.")]
-        )
+        return render([ApiError(500, "10007", "Unexpected error", "An unexpected error occurred.")])
 
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation)

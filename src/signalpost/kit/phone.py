@@ -38,7 +38,7 @@ def parse(value: str) -> NumberInfo | None:
     except phonenumbers.NumberParseException:
         return None
     region = phonenumbers.region_code_for_number(num) or phonenumbers.region_code_for_country_code(
-        num.country_code
+        num.country_code or 0
     )
     if not phonenumbers.is_possible_number(num) or not region or region in ("ZZ", "001"):
         return None

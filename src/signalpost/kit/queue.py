@@ -10,6 +10,7 @@ A job whose worker died is claimed again when its lease runs out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -91,7 +92,16 @@ async def enqueue(
     """Add a job in the caller's transaction."""
     await enqueue_many(
         uow,
-        [dict(kind=kind, payload=payload, run_at=run_at, delay=delay, max_attempts=max_attempts, group_key=group_key)],
+        [
+            dict(
+                kind=kind,
+                payload=payload,
+                run_at=run_at,
+                delay=delay,
+                max_attempts=max_attempts,
+                group_key=group_key,
+            )
+        ],
     )
 
 
@@ -190,7 +200,13 @@ async def complete(uow: UnitOfWork, job: Job, worker_id: str) -> None:
 
 
 async def reschedule(
-    uow: UnitOfWork, job: Job, worker_id: str, delay: float, error: str | None, *, count: bool = True
+    uow: UnitOfWork,
+    job: Job,
+    worker_id: str,
+    delay: float,
+    error: str | None,
+    *,
+    count: bool = True,
 ) -> None:
     now = utcnow()
     values: dict[str, Any] = {
@@ -215,7 +231,13 @@ async def mark_failed(uow: UnitOfWork, job: Job, worker_id: str, error: str) -> 
     await uow.conn.execute(
         update(jobs)
         .where(jobs.c.id == job.id, jobs.c.locked_by == worker_id)
-        .values(status="failed", locked_by=None, locked_until=None, last_error=error[:4000], updated_at=now)
+        .values(
+            status="failed",
+            locked_by=None,
+            locked_until=None,
+            last_error=error[:4000],
+            updated_at=now,
+        )
     )
 
 
@@ -287,10 +309,8 @@ class Worker:
                 await asyncio.sleep(0)
                 continue
             self.db.jobs_available.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.db.jobs_available.wait(), self.poll_interval)
-            except TimeoutError:
-                pass
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
