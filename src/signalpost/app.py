@@ -99,6 +99,17 @@ def build_context(settings: Settings) -> AppContext:
     return ctx
 
 
+async def close_resources(ctx: AppContext) -> None:
+    """Close what features keep in `ctx.extras` (anything with `aclose()`, e.g. HTTP clients)."""
+    for resource in list(ctx.extras.values()):
+        aclose = getattr(resource, "aclose", None)
+        if aclose is not None:
+            try:
+                await aclose()
+            except Exception:
+                log.exception("closing %r failed", resource)
+
+
 async def prepare(ctx: AppContext) -> accounts.Bootstrap:
     """Migrate the schema and make sure the default organization and keys exist."""
     await migrate.upgrade(ctx.db)
@@ -135,6 +146,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAP
                 w.stop()
             if tasks:
                 await asyncio.wait(tasks, timeout=10)
+            await close_resources(ctx)
             await ctx.db.dispose()
 
     app = FastAPI(

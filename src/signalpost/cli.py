@@ -45,7 +45,7 @@ def settings_from(config: Path | None, **overrides: Any) -> Settings:
 
 def run_with_context(settings: Settings, fn: Callable[[AppContext], Awaitable[T]]) -> T:
     """Migrate, bootstrap, run `fn` with a context, dispose. For one-shot commands."""
-    from signalpost.app import build_context, prepare
+    from signalpost.app import build_context, close_resources, prepare
 
     async def go() -> T:
         ctx = build_context(settings)
@@ -53,6 +53,7 @@ def run_with_context(settings: Settings, fn: Callable[[AppContext], Awaitable[T]
             await prepare(ctx)
             return await fn(ctx)
         finally:
+            await close_resources(ctx)
             await ctx.db.dispose()
 
     return asyncio.run(go())

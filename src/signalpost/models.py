@@ -343,11 +343,13 @@ webhook_events = Table(
     Column("event_type", String(64), nullable=False),
     Column("message_id", ID, nullable=True, index=True),
     Column("payload", JSON, nullable=False),  # the `data` object of the body
+    Column("envelope", String(8), nullable=False, default="event"),  # event | bare
     Column("urls", JSON, nullable=False),  # ordered [primary, failover] candidates
     Column("status", String(16), nullable=False),  # pending | delivered | failed
     Column("attempts", Integer, nullable=False, default=0),
     Column("delivered_to", Text, nullable=True),
     Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=True),  # when the first attempt began
     Column("finished_at", UTCDateTime(), nullable=True),
     Index("ix_webhook_events_org_occurred", "organization_id", "occurred_at"),
 )
@@ -369,8 +371,12 @@ webhook_attempts = Table(
     Column("latency_ms", Float, nullable=True),
     Column("response_body", Text, nullable=True),
     Column("error", Text, nullable=True),
+    Column("request_headers", JSON, nullable=True),  # [[name, value], ...] as sent
+    Column("response_headers", JSON, nullable=True),
     Column("started_at", UTCDateTime(), nullable=False),
     Column("finished_at", UTCDateTime(), nullable=False),
+    # An attempt is recorded once, even when a crashed worker's job is run again.
+    UniqueConstraint("event_id", "attempt", name="uq_webhook_attempts_event_attempt"),
 )
 
 # --- opt-outs ---------------------------------------------------------------------------------

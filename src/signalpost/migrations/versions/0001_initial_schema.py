@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 17:56:48.866680
+Create Date: 2026-11-27 18:01:55.981975
 """
 
 from collections.abc import Sequence
@@ -287,11 +287,13 @@ def upgrade() -> None:
         sa.Column("event_type", sa.String(length=64), nullable=False),
         sa.Column("message_id", sa.String(length=36), nullable=True),
         sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("envelope", sa.String(length=8), nullable=False),
         sa.Column("urls", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("delivered_to", sa.Text(), nullable=True),
         sa.Column("occurred_at", signalpost.kit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("started_at", signalpost.kit.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("finished_at", signalpost.kit.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["organization_id"],
@@ -510,6 +512,8 @@ def upgrade() -> None:
         sa.Column("latency_ms", sa.Float(), nullable=True),
         sa.Column("response_body", sa.Text(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("request_headers", sa.JSON(), nullable=True),
+        sa.Column("response_headers", sa.JSON(), nullable=True),
         sa.Column("started_at", signalpost.kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("finished_at", signalpost.kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -519,6 +523,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_attempts")),
+        sa.UniqueConstraint("event_id", "attempt", name="uq_webhook_attempts_event_attempt"),
     )
     op.create_index(
         op.f("ix_webhook_attempts_event_id"), "webhook_attempts", ["event_id"], unique=False

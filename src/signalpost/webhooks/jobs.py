@@ -1,0 +1,96 @@
+"""The `webhook.deliver` job: one attempt per run, the next one scheduled as a job retry.
+
+The job is detached (it does HTTP outside any transaction). Each run reads the event's recorded
+attempts, makes the next attempt, records it, and either ends (delivered, or failed after the last
+attempt on the last URL) or asks the queue to run it again after the backoff (`RetryLater`). The
+plan is always recomputed from the stored attempts, so a run repeated after a crash continues where
+the database says the delivery is. One `httpx.AsyncClient` per process lives in
+`ctx.extras["webhooks.http"]` and is closed with the application.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import httpx
+
+from signalpost.context import AppContext
+from signalpost.kit.clock import utcnow
+from signalpost.kit.db import Database
+from signalpost.kit.queue import Job, JobKind, RetryLater, RetryPolicy
+from signalpost.kit.signing import Signer
+from signalpost.webhooks import service
+from signalpost.webhooks.service import DeliveryConfig
+
+HTTP_CLIENT_KEY = "webhooks.http"
+
+
+def http_client(ctx: AppContext) -> httpx.AsyncClient:
+    """The process-wide client for webhook POSTs (created on first use, on the running loop)."""
+    client = ctx.extras.get(HTTP_CLIENT_KEY)
+    if not isinstance(client, httpx.AsyncClient) or client.is_closed:
+        client = httpx.AsyncClient(
+            timeout=httpx.Timeout(ctx.settings.webhook_timeout),
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        )
+        ctx.extras[HTTP_CLIENT_KEY] = client
+    return client
+
+
+async def deliver(
+    db: Database,
+    http: httpx.AsyncClient,
+    config: DeliveryConfig,
+    event_id: str,
+    *,
+    now: datetime | None = None,
+) -> None:
+    """Make the next attempt of one event; raises `RetryLater` when another attempt should follow."""
+    async with db.transaction() as uow:
+        state = await service.delivery_state(uow, event_id)
+    if state is None or state["status"] != "pending":
+        return
+    done = int(state["attempts"])
+    step = service.next_step(done, list(state["urls"]), config.attempts_per_url)
+    if step is None:
+        async with db.transaction() as uow:
+            await service.give_up(uow, event_id)
+        return
+    last: datetime | None = state["last_attempt_finished_at"]
+    if done and last is not None:
+        due = last.timestamp() + service.delay_after(
+            done, config.attempts_per_url, config.retry_base
+        )
+        wait = due - (now or utcnow()).timestamp()
+        if wait > 0.001:
+            raise RetryLater(wait)
+
+    body = service.body_bytes(state["payload"], step.attempt, step.url)
+    headers = service.request_headers(Signer(state["signing_seed"]), body, config.user_agent)
+    result = await service.post(http, step.url, body, headers, config.timeout)
+
+    async with db.transaction() as uow:
+        recorded = await service.record_attempt(uow, event_id, step, result, headers)
+    if not recorded:
+        # Another run (a worker whose lease ran out mid-POST) recorded this attempt first:
+        # plan again from what is stored.
+        raise RetryLater(0.0)
+    if result.ok or step.final:
+        return
+    raise RetryLater(service.delay_after(step.attempt, config.attempts_per_url, config.retry_base))
+
+
+def kinds(ctx: AppContext) -> dict[str, JobKind]:
+    config = DeliveryConfig.from_settings(ctx.settings)
+
+    async def run(db: Database, job: Job) -> None:
+        await deliver(db, http_client(ctx), config, str(job.payload["event_id"]))
+
+    # The policy covers unexpected errors (e.g. the database went away); delivery attempts and
+    # their backoff are counted on the event, not on the job.
+    return {
+        service.JOB_KIND: JobKind(
+            detached=run, retry=RetryPolicy(max_attempts=10, base=1.0, cap=60.0)
+        )
+    }

@@ -1,0 +1,176 @@
+"""SQL for webhook events (one per event to deliver) and their attempts (one row per POST)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Text, and_, cast, func, insert, or_, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.sql.elements import ColumnElement
+
+from signalpost.kit.db import UnitOfWork
+from signalpost.models import organizations, webhook_attempts, webhook_events
+
+
+async def insert_event(uow: UnitOfWork, row: Mapping[str, Any]) -> None:
+    await uow.conn.execute(insert(webhook_events).values(**row))
+
+
+async def delivery_state(uow: UnitOfWork, event_id: str) -> RowMapping | None:
+    """The event, its organization's signing seed and the end of its last attempt."""
+    last_finished = (
+        select(func.max(webhook_attempts.c.finished_at))
+        .where(webhook_attempts.c.event_id == webhook_events.c.id)
+        .scalar_subquery()
+    )
+    q = (
+        select(
+            webhook_events,
+            organizations.c.signing_seed,
+            last_finished.label("last_attempt_finished_at"),
+        )
+        .join(organizations, organizations.c.id == webhook_events.c.organization_id)
+        .where(webhook_events.c.id == event_id)
+    )
+    return (await uow.conn.execute(q)).mappings().first()
+
+
+async def record_attempt(
+    uow: UnitOfWork,
+    *,
+    event_id: str,
+    attempt: Mapping[str, Any],
+    event_values: Mapping[str, Any],
+) -> bool:
+    """Store attempt number `attempt["attempt"]` and advance the event, unless already recorded.
+
+    The event row is advanced only from `attempt - 1` recorded attempts while still pending, so when
+    two workers POSTed the same attempt (a lease ran out mid-POST) only the first one records it.
+    """
+    number = int(attempt["attempt"])
+    advanced = await uow.conn.execute(
+        update(webhook_events)
+        .where(
+            webhook_events.c.id == event_id,
+            webhook_events.c.status == "pending",
+            webhook_events.c.attempts == number - 1,
+        )
+        .values(attempts=number, **event_values)
+    )
+    if advanced.rowcount != 1:
+        return False
+    await uow.conn.execute(insert(webhook_attempts).values(event_id=event_id, **attempt))
+    return True
+
+
+async def finish_event(uow: UnitOfWork, event_id: str, status: str, finished_at: datetime) -> bool:
+    """Mark a still-pending event finished without a further attempt (no URL left to try)."""
+    result = await uow.conn.execute(
+        update(webhook_events)
+        .where(webhook_events.c.id == event_id, webhook_events.c.status == "pending")
+        .values(status=status, finished_at=finished_at)
+    )
+    return result.rowcount == 1
+
+
+# --- the deliveries API ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeliveryQuery:
+    """Filters of `GET /webhook_deliveries`, already parsed."""
+
+    status: str | None = None
+    event_types: Sequence[str] = ()
+    webhook_contains: str | None = None
+    attempts_contains: str | None = None
+    started_gte: datetime | None = None
+    started_lte: datetime | None = None
+    finished_gte: datetime | None = None
+    finished_lte: datetime | None = None
+
+
+def _conditions(organization_id: str, f: DeliveryQuery) -> list[ColumnElement[bool]]:
+    e = webhook_events.c
+    conds: list[ColumnElement[bool]] = [e.organization_id == organization_id]
+    if f.status:
+        conds.append(e.status == f.status)
+    if f.event_types:
+        conds.append(e.event_type.in_(list(f.event_types)))
+    if f.webhook_contains:
+        text = f.webhook_contains
+        conds.append(
+            or_(
+                e.id.contains(text, autoescape=True),
+                e.event_type.contains(text, autoescape=True),
+                cast(e.payload, Text).contains(text, autoescape=True),
+            )
+        )
+    if f.attempts_contains:
+        text = f.attempts_contains
+        a = webhook_attempts.c
+        conds.append(
+            select(a.id)
+            .where(
+                a.event_id == e.id,
+                or_(
+                    a.url.contains(text, autoescape=True),
+                    a.response_body.contains(text, autoescape=True),
+                    a.error.contains(text, autoescape=True),
+                    cast(a.status_code, Text).contains(text, autoescape=True),
+                ),
+            )
+            .exists()
+        )
+    if f.started_gte:
+        conds.append(e.started_at >= f.started_gte)
+    if f.started_lte:
+        conds.append(e.started_at <= f.started_lte)
+    if f.finished_gte:
+        conds.append(e.finished_at >= f.finished_gte)
+    if f.finished_lte:
+        conds.append(e.finished_at <= f.finished_lte)
+    return conds
+
+
+async def list_events(
+    uow: UnitOfWork, organization_id: str, f: DeliveryQuery, *, offset: int, limit: int
+) -> tuple[list[RowMapping], int]:
+    where = and_(*_conditions(organization_id, f))
+    total = (
+        await uow.conn.execute(select(func.count()).select_from(webhook_events).where(where))
+    ).scalar_one()
+    q = (
+        select(webhook_events)
+        .where(where)
+        .order_by(webhook_events.c.occurred_at.desc(), webhook_events.c.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    rows = list((await uow.conn.execute(q)).mappings().all())
+    return rows, int(total)
+
+
+async def get_event(uow: UnitOfWork, organization_id: str, event_id: str) -> RowMapping | None:
+    q = select(webhook_events).where(
+        webhook_events.c.id == event_id, webhook_events.c.organization_id == organization_id
+    )
+    return (await uow.conn.execute(q)).mappings().first()
+
+
+async def attempts_for(uow: UnitOfWork, event_ids: Sequence[str]) -> dict[str, list[RowMapping]]:
+    """Attempts per event, most recent first."""
+    out: dict[str, list[RowMapping]] = {i: [] for i in event_ids}
+    if not event_ids:
+        return out
+    q = (
+        select(webhook_attempts)
+        .where(webhook_attempts.c.event_id.in_(list(event_ids)))
+        .order_by(webhook_attempts.c.event_id, webhook_attempts.c.attempt.desc())
+    )
+    for row in (await uow.conn.execute(q)).mappings():
+        out[row["event_id"]].append(row)
+    return out

@@ -1,0 +1,351 @@
+"""Webhook events: choosing URLs, storing an event with its delivery job, signing and POSTing.
+
+Delivery rules (contract §9.1, §9.4):
+- URLs are tried in order: the message's `webhook_url`, its `webhook_failover_url`, then the
+  messaging profile's two URLs when `use_profile_webhooks` is on (`resolve_urls`).
+- Each URL gets `settings.webhook_attempts` attempts (default 3). After try `k` on a URL failed, the
+  next try on that URL waits `webhook_retry_base * 2**(k-1)` seconds; moving on to the next URL is
+  immediate. After the last attempt on the last URL the event is `failed`.
+- `meta.attempt` in the body counts attempts across all URLs (1, 2, 3 on the primary URL, then 4 on
+  the failover URL, ...); `meta.delivered_to` is the URL of that attempt. The event id (`data.id`)
+  is the same on every attempt, so receivers can de-duplicate.
+- A 2xx answer within `settings.webhook_timeout` is success; anything else (another status, a
+  timeout, a connection error) is a failed attempt. Each attempt is one `webhook_attempts` row.
+- Delivery is at-least-once: a worker that dies mid-POST leaves its job to be run again, which POSTs
+  the same attempt again (same event id, same `meta.attempt`); the attempt is recorded once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import httpx
+from sqlalchemy.engine import RowMapping
+
+from signalpost import __version__
+from signalpost.kit import ids
+from signalpost.kit.clock import iso, utcnow
+from signalpost.kit.db import UnitOfWork
+from signalpost.kit.jsonio import dumps, loads
+from signalpost.kit.queue import enqueue
+from signalpost.kit.signing import Signer
+from signalpost.webhooks import repository as repo
+from signalpost.webhooks.repository import DeliveryQuery
+
+JOB_KIND = "webhook.deliver"
+USER_AGENT = f"signalpost-webhooks/{__version__}"
+RESPONSE_BODY_LIMIT = 2048  # bytes of the receiver's answer kept per attempt
+RESPONSE_HEADERS_LIMIT = 50
+# The one webhook-delivery error code Telnyx documents on a failed attempt (`attempts[].errors`).
+ATTEMPT_FAILED_CODE = 75499
+
+Envelope = Literal["event", "bare"]
+
+
+# --- choosing URLs and emitting -----------------------------------------------------------------
+
+
+def resolve_urls(
+    webhook_url: str | None,
+    webhook_failover_url: str | None,
+    use_profile_webhooks: bool,
+    profile: Mapping[Any, Any] | None,
+) -> list[str]:
+    """The §9.1 hierarchy as an ordered list of distinct non-empty URLs.
+
+    Message URL, message failover URL, then (if `use_profile_webhooks` and a profile is given) the
+    profile's `webhook_url` and `webhook_failover_url`.
+    """
+    candidates: list[object] = [webhook_url, webhook_failover_url]
+    if use_profile_webhooks and profile is not None:
+        candidates += [profile.get("webhook_url"), profile.get("webhook_failover_url")]
+    return _distinct(candidates)
+
+
+def event_data(
+    event_id: str,
+    event_type: str,
+    payload: Mapping[str, Any],
+    occurred_at: datetime,
+    envelope: Envelope,
+) -> dict[str, Any]:
+    """The `data` object of the body: the §9.2 event envelope, or the payload itself ("bare")."""
+    if envelope == "bare":
+        return dict(payload)
+    return {
+        "record_type": "event",
+        "id": event_id,
+        "event_type": event_type,
+        "occurred_at": iso(occurred_at),
+        "payload": dict(payload),
+    }
+
+
+async def emit(
+    uow: UnitOfWork,
+    *,
+    organization_id: str,
+    event_type: str,
+    payload: Mapping[str, Any],
+    urls: Sequence[str],
+    message_id: str | None = None,
+    envelope: Envelope = "event",
+    occurred_at: datetime | None = None,
+) -> str | None:
+    """Store a webhook event and enqueue its delivery in the caller's transaction.
+
+    Returns the event id, or None (and stores nothing) when `urls` is empty. Events of one message
+    share a queue group, so they reach a URL in the order they were emitted (`message.sent` before
+    `message.finalized`), each waiting until the one before it is delivered or has failed.
+    """
+    if envelope not in ("event", "bare"):
+        raise ValueError(f"unknown webhook envelope {envelope!r}")
+    clean = _distinct(urls)
+    if not clean:
+        return None
+    event_id = ids.new_uuid()
+    occurred = occurred_at or utcnow()
+    # Round-trip through JSON so what is stored is exactly what will be serialized and sent.
+    data = loads(dumps(event_data(event_id, event_type, payload, occurred, envelope)))
+    await repo.insert_event(
+        uow,
+        {
+            "id": event_id,
+            "organization_id": organization_id,
+            "event_type": event_type,
+            "message_id": message_id,
+            "payload": data,
+            "envelope": envelope,
+            "urls": clean,
+            "status": "pending",
+            "attempts": 0,
+            "occurred_at": occurred,
+        },
+    )
+    await enqueue(
+        uow,
+        JOB_KIND,
+        {"event_id": event_id},
+        max_attempts=10,
+        group_key=f"webhooks:{message_id}" if message_id else None,
+    )
+    return event_id
+
+
+def _distinct(urls: Sequence[object]) -> list[str]:
+    out: list[str] = []
+    for url in urls:
+        clean = url.strip() if isinstance(url, str) else ""
+        if clean and clean not in out:
+            out.append(clean)
+    return out
+
+
+# --- the delivery plan (pure) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    timeout: float
+    attempts_per_url: int
+    retry_base: float
+    user_agent: str = USER_AGENT
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> DeliveryConfig:
+        return cls(
+            timeout=float(settings.webhook_timeout),
+            attempts_per_url=int(settings.webhook_attempts),
+            retry_base=float(settings.webhook_retry_base),
+        )
+
+
+@dataclass(frozen=True)
+class Step:
+    """The next attempt: its number across all URLs (1-based), the URL and the try on that URL."""
+
+    attempt: int
+    url: str
+    url_index: int
+    try_on_url: int
+    final: bool  # no attempt follows this one if it fails
+
+
+def next_step(attempts_done: int, urls: Sequence[str], attempts_per_url: int) -> Step | None:
+    """What attempt comes after `attempts_done` recorded ones, or None when all are used up."""
+    per_url = max(1, attempts_per_url)
+    url_index, done_on_url = divmod(attempts_done, per_url)
+    if url_index >= len(urls):
+        return None
+    attempt = attempts_done + 1
+    return Step(
+        attempt=attempt,
+        url=urls[url_index],
+        url_index=url_index,
+        try_on_url=done_on_url + 1,
+        final=attempt >= len(urls) * per_url,
+    )
+
+
+def delay_after(attempt: int, attempts_per_url: int, retry_base: float) -> float:
+    """Seconds to wait after failed attempt number `attempt` before the next one.
+
+    `retry_base * 2**(k-1)` after try `k` on a URL; nothing when the next attempt goes to the next
+    URL (the previous one has had its tries).
+    """
+    per_url = max(1, attempts_per_url)
+    try_on_url = (attempt - 1) % per_url + 1
+    if try_on_url >= per_url:
+        return 0.0
+    return float(retry_base * 2 ** (try_on_url - 1))
+
+
+def body_bytes(data: Mapping[str, Any], attempt: int, url: str) -> bytes:
+    """The exact bytes POSTed (and signed) for one attempt."""
+    return dumps({"data": data, "meta": {"attempt": attempt, "delivered_to": url}})
+
+
+def request_headers(signer: Signer, body: bytes, user_agent: str = USER_AGENT) -> dict[str, str]:
+    """Headers of one attempt; the signature covers `"<now>|<body>"` (contract §9.4)."""
+    return {
+        "Content-Type": "application/json",
+        "Accept": "*/*",
+        "User-Agent": user_agent,
+        **signer.headers(body),
+    }
+
+
+# --- one attempt ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    started_at: datetime
+    finished_at: datetime
+    latency_ms: float
+    status_code: int | None = None
+    response_body: str | None = None
+    response_headers: list[list[str]] | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+async def post(
+    http: httpx.AsyncClient,
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    timeout: float,
+) -> AttemptResult:
+    """POST once; the whole exchange must end within `timeout`. Never raises for delivery failures."""
+    started_at = utcnow()
+    t0 = time.monotonic()
+    status: int | None = None
+    resp_headers: list[list[str]] | None = None
+    received = bytearray()
+    error: str | None = None
+    try:
+        async with (
+            asyncio.timeout(timeout),
+            http.stream("POST", url, content=body, headers=dict(headers), timeout=timeout) as resp,
+        ):
+            status = resp.status_code
+            resp_headers = [[k, v] for k, v in resp.headers.items()][:RESPONSE_HEADERS_LIMIT]
+            async for chunk in resp.aiter_bytes():
+                received += chunk
+                if len(received) >= RESPONSE_BODY_LIMIT:
+                    break
+    except (TimeoutError, httpx.TimeoutException):
+        error = (
+            f"timeout: no response within {timeout:g} s"
+            if status is None
+            else f"timeout: response body not complete within {timeout:g} s"
+        )
+    except httpx.ConnectError as exc:
+        error = f"connection failed: {exc or type(exc).__name__}"
+    except Exception as exc:  # any other way the request could not be made is a failed attempt
+        error = f"{type(exc).__name__}: {exc}"
+    latency_ms = round((time.monotonic() - t0) * 1000, 3)
+    text = bytes(received[:RESPONSE_BODY_LIMIT]).decode("utf-8", errors="replace")
+    return AttemptResult(
+        started_at=started_at,
+        finished_at=utcnow(),
+        latency_ms=latency_ms,
+        status_code=status,
+        response_body=text if status is not None else None,
+        response_headers=resp_headers,
+        error=error,
+    )
+
+
+async def record_attempt(
+    uow: UnitOfWork,
+    event_id: str,
+    step: Step,
+    result: AttemptResult,
+    sent_headers: Mapping[str, str],
+) -> bool:
+    """Store the attempt and the event's new state; False if this attempt was already recorded."""
+    values: dict[str, Any] = {}
+    if step.attempt == 1:
+        values["started_at"] = result.started_at
+    if result.ok:
+        values.update(status="delivered", delivered_to=step.url, finished_at=result.finished_at)
+    elif step.final:
+        values.update(status="failed", finished_at=result.finished_at)
+    return await repo.record_attempt(
+        uow,
+        event_id=event_id,
+        attempt={
+            "id": ids.new_uuid(),
+            "url": step.url,
+            "attempt": step.attempt,
+            "status_code": result.status_code,
+            "latency_ms": result.latency_ms,
+            "response_body": result.response_body,
+            "error": result.error,
+            "request_headers": [[k, v] for k, v in sent_headers.items()],
+            "response_headers": result.response_headers,
+            "started_at": result.started_at,
+            "finished_at": result.finished_at,
+        },
+        event_values=values,
+    )
+
+
+async def delivery_state(uow: UnitOfWork, event_id: str) -> RowMapping | None:
+    return await repo.delivery_state(uow, event_id)
+
+
+async def give_up(uow: UnitOfWork, event_id: str) -> None:
+    """No URL is left to try (e.g. the attempts setting was lowered): the event has failed."""
+    await repo.finish_event(uow, event_id, "failed", utcnow())
+
+
+# --- the deliveries API ---------------------------------------------------------------------------
+
+
+async def list_deliveries(
+    uow: UnitOfWork, organization_id: str, query: DeliveryQuery, *, offset: int, limit: int
+) -> tuple[list[tuple[RowMapping, list[RowMapping]]], int]:
+    rows, total = await repo.list_events(uow, organization_id, query, offset=offset, limit=limit)
+    attempts = await repo.attempts_for(uow, [r["id"] for r in rows])
+    return [(r, attempts[r["id"]]) for r in rows], total
+
+
+async def get_delivery(
+    uow: UnitOfWork, organization_id: str, delivery_id: str
+) -> tuple[RowMapping, list[RowMapping]] | None:
+    row = await repo.get_event(uow, organization_id, delivery_id)
+    if row is None:
+        return None
+    attempts = await repo.attempts_for(uow, [row["id"]])
+    return row, attempts[row["id"]]
