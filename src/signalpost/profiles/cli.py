@@ -1,0 +1,109 @@
+"""`signalpost profiles list|create`: messaging profiles from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy.engine import RowMapping
+
+from signalpost.context import AppContext
+from signalpost.kit.errors import ApiError
+from signalpost.kit.pagination import Page
+from signalpost.profiles import service
+from signalpost.profiles.repository import NameFilter
+from signalpost.profiles.schemas import ProfileCreate
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file.")]
+DatabaseOpt = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL.")]
+OrgOpt = Annotated[
+    str | None, typer.Option("--org", help="Organization name or id (default: the first).")
+]
+
+
+def _line(row: RowMapping) -> str:
+    destinations = ",".join(row["whitelisted_destinations"] or [])
+    state = "enabled" if row["enabled"] else "disabled"
+    return f"{row['id']}  {row['name']}  [{destinations}]  {state}  {row['webhook_url'] or '-'}"
+
+
+def register(app: typer.Typer) -> None:
+    profiles = typer.Typer(no_args_is_help=True, help="Messaging profiles.")
+    app.add_typer(profiles, name="profiles")
+
+    @profiles.command("list")
+    def list_profiles(
+        org: OrgOpt = None, config: ConfigOpt = None, database_url: DatabaseOpt = None
+    ) -> None:
+        """List an organization's messaging profiles (id, name, destinations, state, webhook)."""
+        from signalpost.accounts import service as accounts
+        from signalpost.cli import run_with_context, settings_from
+
+        settings = settings_from(config, database_url=database_url)
+
+        async def go(ctx: AppContext) -> list[RowMapping] | None:
+            async with ctx.db.transaction() as uow:
+                owner = await accounts.find_organization(uow, org)
+                if owner is None:
+                    return None
+                rows, _ = await service.list_profiles(uow, owner, NameFilter(), Page(1, 10_000))
+                return rows
+
+        rows = run_with_context(settings, go)
+        if rows is None:
+            typer.echo(f"error: no organization {org!r}", err=True)
+            raise typer.Exit(1)
+        for row in rows:
+            typer.echo(_line(row))
+
+    @profiles.command("create")
+    def create_profile(
+        name: str,
+        destinations: Annotated[
+            str, typer.Option("--destinations", help="Comma-separated country codes, or '*'.")
+        ] = "*",
+        webhook_url: Annotated[str | None, typer.Option("--webhook-url")] = None,
+        webhook_failover_url: Annotated[str | None, typer.Option("--webhook-failover-url")] = None,
+        org: OrgOpt = None,
+        config: ConfigOpt = None,
+        database_url: DatabaseOpt = None,
+    ) -> None:
+        """Create a messaging profile and print its id."""
+        from signalpost.accounts import service as accounts
+        from signalpost.cli import run_with_context, settings_from
+
+        fields: dict[str, Any] = {
+            "name": name,
+            "whitelisted_destinations": [d.strip() for d in destinations.split(",") if d.strip()],
+        }
+        if webhook_url is not None:
+            fields["webhook_url"] = webhook_url
+        if webhook_failover_url is not None:
+            fields["webhook_failover_url"] = webhook_failover_url
+        try:
+            body = ProfileCreate.model_validate(fields)
+        except ValidationError as exc:
+            for err in exc.errors():
+                where = ".".join(str(p) for p in err["loc"])
+                typer.echo(f"error: {where}: {err['msg']}", err=True)
+            raise typer.Exit(2) from exc
+        settings = settings_from(config, database_url=database_url)
+
+        async def go(ctx: AppContext) -> RowMapping | None:
+            async with ctx.db.transaction() as uow:
+                owner = await accounts.find_organization(uow, org)
+                if owner is None:
+                    return None
+                return await service.create_profile(uow, owner, body)
+
+        try:
+            row = run_with_context(settings, go)
+        except ApiError as exc:
+            typer.echo(f"error: {exc.detail}", err=True)
+            raise typer.Exit(2) from exc
+        if row is None:
+            typer.echo(f"error: no organization {org!r}", err=True)
+            raise typer.Exit(1)
+        typer.echo(row["id"])
