@@ -427,6 +427,7 @@ url_domains = Table(
         "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=True
     ),
     Column("url_domain", String(255), nullable=False),
+    Column("scheme", String(8), nullable=False, default="https"),  # of the short links built on it
     Column("use_case", String(64), nullable=False, default="link_shortening"),
     Column("created_at", UTCDateTime(), nullable=False),
 )
@@ -443,6 +444,8 @@ short_links = Table(
     Column("recipient", String(32), nullable=False),
     Column("original_url", Text, nullable=False),
     Column("domain", String(255), nullable=False),
+    Column("prefix", String(64), nullable=False, default=""),
+    Column("short_url", Text, nullable=False),
     Column("send_webhooks", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime(), nullable=False),
 )

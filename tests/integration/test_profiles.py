@@ -59,6 +59,18 @@ EVERY_FIELD: dict[str, Any] = {
 }
 
 
+@pytest.fixture(scope="module", autouse=True)
+def acme_link_domain(server: RunningServer) -> None:
+    """`acme.link` (named in EVERY_FIELD) is a link domain every organization may use."""
+    from signalpost.links import service as links
+
+    async def go(ctx: AppContext) -> None:
+        async with ctx.db.transaction() as uow:
+            await links.add_domain(uow, "acme.link", organization_id=None)
+
+    server.run(go)
+
+
 @pytest.fixture
 def raw(server: RunningServer, account: Account) -> Iterator[httpx.Client]:
     """Plain HTTP with the account's key, for what the SDK would not send or would parse."""

@@ -104,7 +104,7 @@ async def list_profiles(
 async def create_profile(ctx: Ctx, org: CurrentOrg, body: ProfileCreate) -> dict[str, Any]:
     """Create a messaging profile."""
     async with ctx.db.transaction() as uow:
-        row = await service.create_profile(uow, org, body)
+        row = await service.create_profile(uow, org, body, settings=ctx.settings)
     return {"data": profile_out(row)}
 
 
@@ -122,7 +122,7 @@ async def update_profile(
 ) -> dict[str, Any]:
     """Change the fields sent; `null` for number_pool_settings / url_shortener_settings disables them."""
     async with ctx.db.transaction() as uow:
-        row = await service.update_profile(uow, org, profile_id, body)
+        row = await service.update_profile(uow, org, profile_id, body, settings=ctx.settings)
     return {"data": profile_out(row)}
 
 

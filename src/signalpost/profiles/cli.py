@@ -96,7 +96,7 @@ def register(app: typer.Typer) -> None:
                 owner = await accounts.find_organization(uow, org)
                 if owner is None:
                     return None
-                return await service.create_profile(uow, owner, body)
+                return await service.create_profile(uow, owner, body, settings=settings)
 
         try:
             row = run_with_context(settings, go)

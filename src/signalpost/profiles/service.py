@@ -10,9 +10,10 @@ from sqlalchemy.engine import RowMapping
 from signalpost.accounts.service import Organization
 from signalpost.kit.clock import utcnow
 from signalpost.kit.db import UnitOfWork
-from signalpost.kit.errors import not_found
+from signalpost.kit.errors import ApiError, not_found
 from signalpost.kit.ids import base62, new_uuid
 from signalpost.kit.pagination import Page
+from signalpost.links import service as links
 from signalpost.profiles import repository as repo
 from signalpost.profiles.repository import AutorespFilter, NameFilter
 from signalpost.profiles.schemas import (
@@ -22,6 +23,7 @@ from signalpost.profiles.schemas import (
     ProfileUpdate,
     check_urls,
 )
+from signalpost.settings import Settings
 
 Rows = tuple[list[RowMapping], int]
 
@@ -49,9 +51,12 @@ async def require_profile(uow: UnitOfWork, organization_id: str, profile_id: str
     return row
 
 
-async def create_profile(uow: UnitOfWork, org: Organization, body: ProfileCreate) -> RowMapping:
+async def create_profile(
+    uow: UnitOfWork, org: Organization, body: ProfileCreate, *, settings: Settings
+) -> RowMapping:
     given = body.given()
     check_urls(given)
+    await _check_link_domain(uow, settings, org.id, given)
     now = _now()
     values: dict[str, Any] = {
         **CREATE_DEFAULTS,
@@ -66,16 +71,37 @@ async def create_profile(uow: UnitOfWork, org: Organization, body: ProfileCreate
     return await require_profile(uow, org.id, values["id"])
 
 
+async def _check_link_domain(
+    uow: UnitOfWork, settings: Settings, organization_id: str, given: dict[str, Any]
+) -> None:
+    """`url_shortener_settings.domain` must be a link domain the organization may use (400)."""
+    shortener = given.get("url_shortener_settings")
+    if not shortener:
+        return
+    domain = shortener["domain"]
+    if not await links.domain_available(uow, settings, organization_id, domain):
+        raise ApiError(
+            400,
+            "10015",
+            "Invalid value",
+            f"'{domain}' is not a link domain available to this account; "
+            "GET /v2/messaging_url_domains lists those that are.",
+            pointer="/url_shortener_settings/domain",
+            should_retry=False,
+        )
+
+
 async def list_profiles(uow: UnitOfWork, org: Organization, name: NameFilter, page: Page) -> Rows:
     return await repo.list_profiles(uow, org.id, name, page.offset, page.size)
 
 
 async def update_profile(
-    uow: UnitOfWork, org: Organization, profile_id: str, body: ProfileUpdate
+    uow: UnitOfWork, org: Organization, profile_id: str, body: ProfileUpdate, *, settings: Settings
 ) -> RowMapping:
     await require_profile(uow, org.id, profile_id)
     given = body.given()
     check_urls(given)
+    await _check_link_domain(uow, settings, org.id, given)
     if given:
         await repo.update_profile(uow, profile_id, {**given, "updated_at": _now()})
     return await require_profile(uow, org.id, profile_id)

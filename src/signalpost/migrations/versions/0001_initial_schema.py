@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 18:01:55.981975
+Create Date: 2026-11-27 18:08:38.253754
 """
 
 from collections.abc import Sequence
@@ -254,6 +254,8 @@ def upgrade() -> None:
         sa.Column("recipient", sa.String(length=32), nullable=False),
         sa.Column("original_url", sa.Text(), nullable=False),
         sa.Column("domain", sa.String(length=255), nullable=False),
+        sa.Column("prefix", sa.String(length=64), nullable=False),
+        sa.Column("short_url", sa.Text(), nullable=False),
         sa.Column("send_webhooks", sa.Boolean(), nullable=False),
         sa.Column("created_at", signalpost.kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -270,6 +272,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("organization_id", sa.String(length=36), nullable=True),
         sa.Column("url_domain", sa.String(length=255), nullable=False),
+        sa.Column("scheme", sa.String(length=8), nullable=False),
         sa.Column("use_case", sa.String(length=64), nullable=False),
         sa.Column("created_at", signalpost.kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
