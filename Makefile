@@ -17,8 +17,11 @@ $(TEST_STAMP): pyproject.toml $(STAMP)
 	touch $@
 
 ## Start the server on SQLite with the carrier simulator.
-run: $(STAMP)
-	$(BIN)/signalpost serve
+run: $(STAMP) .signalpost-api-key
+	SIGNALPOST_API_KEY=$${SIGNALPOST_API_KEY:-$$(cat .signalpost-api-key)} $(BIN)/signalpost serve
+
+.signalpost-api-key:
+	$(PYTHON) -c "import secrets; print('KEY' + secrets.token_urlsafe(30))" > $@
 
 ## Lint, type-check and run the whole test suite.
 test: $(TEST_STAMP) check

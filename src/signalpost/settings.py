@@ -52,7 +52,9 @@ class Settings(BaseSettings):
     schedule_min_lead_seconds: float = Field(default=300.0, ge=0)
     schedule_max_lead_seconds: float = Field(default=5 * 24 * 3600, gt=0)
     idempotency_ttl_seconds: float = Field(default=24 * 3600, gt=0)
+    media_fetch_timeout: float = Field(default=10.0, gt=0)  # per MMS media download
     rate_limits: RateLimits = Field(default_factory=RateLimits)
+    pricing: dict[str, Any] | None = None  # overrides of messages.pricing.PriceTable
     config_file: Path | None = None
 
     @classmethod

@@ -1,0 +1,356 @@
+"""Send-throughput benchmark: accepted messages/s, latency percentiles, end-to-end finalized/s.
+
+Starts (unless --base-url is given) a `signalpost serve` process on a fresh SQLite database with rate
+limits off, creates a messaging profile whose webhooks go to a local receiver, orders a number, then
+drives `POST /v2/messages` at the given concurrency over keep-alive connections. It reports:
+
+- accepted messages/s and request latency percentiles (p50/p90/p99) of the send endpoint;
+- end to end: messages/s from the first acceptance to the last `message.finalized` webhook received;
+- the same request figures for a bare ASGI echo endpoint served by uvicorn in the same run, as the
+  ceiling of what this machine's HTTP stack can do;
+
+and prints a JSON summary as its last line. It is a script, not a test: `make bench` runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+ECHO_APP = """
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    while True:
+        message = await receive()
+        if not message.get("more_body"):
+            break
+    body = b'{"data":{"ok":true}}'
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def wait_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient() as http:
+        while time.monotonic() < deadline:
+            try:
+                if (await http.get(url)).status_code < 500:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+# --- a minimal keep-alive HTTP/1.1 load generator (the client must not be the bottleneck) ---------
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split()[1])
+    length = 0
+    chunked = False
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        lname = name.strip().lower()
+        if lname == b"content-length":
+            length = int(value.strip())
+        elif lname == b"transfer-encoding" and b"chunked" in value.lower():
+            chunked = True
+    if chunked:
+        body = b""
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+            if size == 0:
+                await reader.readuntil(b"\r\n")
+                break
+            body += await reader.readexactly(size + 2)
+        return status, body
+    return status, await reader.readexactly(length)
+
+
+@dataclass
+class LoadResult:
+    requests: int = 0
+    errors: int = 0
+    latencies: list[float] = field(default_factory=list)
+    elapsed: float = 0.0
+    ids: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        lat = sorted(self.latencies)
+
+        def pct(p: float) -> float:
+            return round(lat[min(len(lat) - 1, int(p * len(lat)))] * 1000, 2) if lat else 0.0
+
+        return {
+            "requests": self.requests,
+            "errors": self.errors,
+            "seconds": round(self.elapsed, 3),
+            "per_second": round(self.requests / self.elapsed, 1) if self.elapsed else 0.0,
+            "latency_ms": {"p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99), "max": pct(1.0)},
+        }
+
+
+async def drive(
+    host: str, port: int, path: str, bodies: list[bytes], headers: dict[str, str], concurrency: int
+) -> LoadResult:
+    result = LoadResult()
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for b in bodies:
+        queue.put_nowait(b)
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+
+    async def conn_loop() -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while True:
+                try:
+                    body = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                req = (
+                    f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{head}"
+                    f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+                ).encode() + body
+                t0 = time.perf_counter()
+                writer.write(req)
+                status, payload = await _read_response(reader)
+                result.latencies.append(time.perf_counter() - t0)
+                result.requests += 1
+                if status != 200:
+                    result.errors += 1
+                    if result.errors <= 3:
+                        print(f"  error {status}: {payload[:200]!r}", file=sys.stderr)
+                elif payload.startswith(b'{"data":{"record_type"'):
+                    start = payload.find(b'"id":"') + 6
+                    result.ids.append(payload[start : payload.find(b'"', start)].decode())
+        finally:
+            writer.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(conn_loop() for _ in range(concurrency)))
+    result.elapsed = time.perf_counter() - t0
+    return result
+
+
+# --- webhook receiver --------------------------------------------------------------------------
+
+
+class Receiver:
+    """Counts `message.finalized` webhooks and when each arrived."""
+
+    def __init__(self) -> None:
+        self.finalized: dict[str, float] = {}
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value.strip())
+                body = await reader.readexactly(length)
+                if b'"message.finalized"' in body:
+                    data = json.loads(body)["data"]
+                    self.finalized.setdefault(data["payload"]["id"], time.perf_counter())
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+
+async def setup(base: str, key: str, hook_url: str) -> str:
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as http:
+        r = await http.post(
+            "/messaging_profiles",
+            json={"name": "bench", "whitelisted_destinations": ["US"], "webhook_url": hook_url},
+        )
+        r.raise_for_status()
+        profile = r.json()["data"]["id"]
+        number = "+13125559" + f"{secrets.randbelow(1000):03d}"
+        r = await http.post(
+            "/number_orders",
+            json={"phone_numbers": [{"phone_number": number}], "messaging_profile_id": profile},
+        )
+        r.raise_for_status()
+        return number
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    procs: list[subprocess.Popen[bytes]] = []
+    tmp = tempfile.mkdtemp(prefix="signalpost-bench-")
+    receiver = Receiver()
+    await receiver.start()
+    try:
+        key = args.api_key or "KEYbench" + secrets.token_hex(12)
+        if args.base_url:
+            base = args.base_url.rstrip("/")
+        else:
+            port = free_port()
+            env = {
+                **os.environ,
+                "SIGNALPOST_DATABASE_URL": args.database_url
+                or f"sqlite+aiosqlite:///{tmp}/bench.db",
+                "SIGNALPOST_PORT": str(port),
+                "SIGNALPOST_API_KEY": key,
+                "SIGNALPOST_RATE_LIMITS__ENABLED": "false",
+                "SIGNALPOST_LOG_LEVEL": "warning",
+                "SIGNALPOST_WORKERS": str(args.workers),
+                "SIGNALPOST_SIMULATOR_LATENCY": str(args.latency),
+            }
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "signalpost.cli", "serve"],
+                    env=env,
+                    cwd=tmp,
+                    stdout=subprocess.DEVNULL,
+                )
+            )
+            base = f"http://127.0.0.1:{port}/v2"
+            await wait_http(base.rsplit("/v2", 1)[0] + "/readyz")
+        number = await setup(base, key, f"http://127.0.0.1:{receiver.port}/hooks")
+        url = httpx.URL(base)
+        host, port_ = url.host, url.port or 80
+        headers = {"Authorization": f"Bearer {key}"}
+        bodies = [
+            json.dumps(
+                {"from": number, "to": f"+1415555{i % 10000:04d}", "text": f"bench message {i}"}
+            ).encode()
+            for i in range(args.messages)
+        ]
+        # Warm up (connections, caches), then measure.
+        await drive(
+            host,
+            port_,
+            url.path + "/messages",
+            bodies[: args.concurrency * 2],
+            headers,
+            args.concurrency,
+        )
+        receiver.finalized.clear()
+        t_start = time.perf_counter()
+        send = await drive(host, port_, url.path + "/messages", bodies, headers, args.concurrency)
+        accepted = set(send.ids)
+        deadline = time.monotonic() + args.e2e_timeout
+        while time.monotonic() < deadline and not accepted <= set(receiver.finalized):
+            await asyncio.sleep(0.05)
+        done = [receiver.finalized[i] for i in accepted if i in receiver.finalized]
+        e2e_seconds = (max(done) - t_start) if done else 0.0
+
+        echo_port = free_port()
+        echo_file = Path(tmp) / "echo_app.py"
+        echo_file.write_text(ECHO_APP)
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "echo_app:app",
+                    "--port",
+                    str(echo_port),
+                    "--log-level",
+                    "warning",
+                ],
+                cwd=tmp,
+            )
+        )
+        await wait_http(f"http://127.0.0.1:{echo_port}/")
+        await drive(
+            "127.0.0.1", echo_port, "/", bodies[: args.concurrency * 2], {}, args.concurrency
+        )
+        echo = await drive("127.0.0.1", echo_port, "/", bodies, {}, args.concurrency)
+        return {
+            "messages": args.messages,
+            "concurrency": args.concurrency,
+            "workers": args.workers,
+            "send": send.summary(),
+            "end_to_end": {
+                "finalized": len(done),
+                "seconds": round(e2e_seconds, 3),
+                "per_second": round(len(done) / e2e_seconds, 1) if e2e_seconds else 0.0,
+            },
+            "echo_ceiling": echo.summary(),
+        }
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--workers", type=int, default=4, help="in-process worker tasks of the server"
+    )
+    parser.add_argument("--latency", type=float, default=0.05, help="simulator receipt latency (s)")
+    parser.add_argument("--base-url", help="benchmark a running server instead (…/v2)")
+    parser.add_argument("--api-key", help="API key of the running server")
+    parser.add_argument("--database-url", help="database for the server this script starts")
+    parser.add_argument("--e2e-timeout", type=float, default=120.0)
+    args = parser.parse_args()
+    summary = asyncio.run(run(args))
+    s, e, c = summary["send"], summary["end_to_end"], summary["echo_ceiling"]
+    print(
+        f"send endpoint : {s['per_second']:>8.1f} accepted/s   p50 {s['latency_ms']['p50']} ms   "
+        f"p90 {s['latency_ms']['p90']} ms   p99 {s['latency_ms']['p99']} ms   errors {s['errors']}"
+    )
+    print(
+        f"end to end    : {e['per_second']:>8.1f} finalized/s ({e['finalized']}/{summary['messages']} in {e['seconds']} s)"
+    )
+    print(
+        f"echo ceiling  : {c['per_second']:>8.1f} requests/s   p50 {c['latency_ms']['p50']} ms   "
+        f"p99 {c['latency_ms']['p99']} ms"
+    )
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""The carrier adapter interface: submit one outbound message, report what happened.
+
+An adapter knows nothing of HTTP routes or webhooks. `submit` answers synchronously whether the
+carrier took the message; the delivery receipt that follows is returned as a `Receipt` to be applied
+later (the simulator) or arrives on its own (a real SMSC bind calls back into the messages service).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+ReceiptStatus = Literal["delivered", "delivery_failed", "delivery_unconfirmed", "expired"]
+
+
+@dataclass(frozen=True)
+class OutboundSubmit:
+    message_id: str
+    organization_id: str
+    from_number: str
+    to_number: str
+    text: str | None
+    media_urls: list[str]
+    parts: int
+    encoding: str
+    attempt: int  # 1 for the first submission of this message
+
+
+@dataclass(frozen=True)
+class Receipt:
+    status: ReceiptStatus
+    after: float  # seconds after submission
+    error_code: str | None = None
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    outcome: Literal["accepted", "rejected", "throttled"]
+    carrier_message_id: str | None = None
+    error_code: str | None = None
+    retry_after: float = 0.0
+    receipt: Receipt | None = None
+    to_carrier: str = ""
+    to_line_type: str = ""
+    on_net: bool = False
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class Carrier(Protocol):
+    name: str
+
+    async def submit(self, message: OutboundSubmit) -> SubmitResult: ...
+
+    def accepts_mms(self, to_number: str) -> bool:
+        """Whether an MMS can reach `to_number` on this carrier (else 40301 or the SMS fallback)."""
+        ...
+
+    async def close(self) -> None: ...

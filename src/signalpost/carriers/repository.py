@@ -1,0 +1,31 @@
+"""SQL the carriers need: who owns a number (on-net routing) and server-wide simulator state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import RowMapping
+
+from signalpost.kit.clock import utcnow
+from signalpost.kit.db import UnitOfWork
+from signalpost.models import phone_numbers, server_state
+
+
+async def number_owner(uow: UnitOfWork, e164: str) -> RowMapping | None:
+    q = select(phone_numbers).where(phone_numbers.c.phone_number == e164)
+    return (await uow.conn.execute(q)).mappings().first()
+
+
+async def get_state(uow: UnitOfWork, key: str) -> Any:
+    q = select(server_state.c.value).where(server_state.c.key == key)
+    return (await uow.conn.execute(q)).scalar_one_or_none()
+
+
+async def set_state(uow: UnitOfWork, key: str, value: Any) -> None:
+    now = utcnow()
+    res = await uow.conn.execute(
+        update(server_state).where(server_state.c.key == key).values(value=value, updated_at=now)
+    )
+    if res.rowcount == 0:
+        await uow.conn.execute(insert(server_state).values(key=key, value=value, updated_at=now))

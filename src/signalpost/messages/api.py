@@ -1,0 +1,250 @@
+"""Routes of the message family (contract §5)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from sqlalchemy.exc import IntegrityError
+
+from signalpost.accounts.deps import Ctx, CurrentOrg
+from signalpost.context import AppContext
+from signalpost.kit.clock import utcnow
+from signalpost.kit.db import UnitOfWork
+from signalpost.kit.errors import ApiError
+from signalpost.kit.jsonio import JSONResponse
+from signalpost.messages import group, service, whatsapp
+from signalpost.messages import repository as repo
+from signalpost.messages.schemas import (
+    AlphanumericSend,
+    GroupMmsSend,
+    LongCodeSend,
+    MessageSend,
+    NumberPoolSend,
+    ShortCodeSend,
+    message_payload,
+    outbound_payload,
+)
+from signalpost.messages.service import Endpoint, SendRequest
+from signalpost.messages.whatsapp import WhatsappSend
+
+router = APIRouter(tags=["messages"])
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+Produce = Callable[[UnitOfWork], Awaitable[dict[str, Any]]]
+
+
+async def respond_idempotently(
+    ctx: AppContext, org_id: str, request: Request, key: str | None, produce: Produce
+) -> JSONResponse:
+    """Run `produce` once per Idempotency-Key: a repeat with the same body gets the first answer."""
+    if not key:
+        async with ctx.db.transaction() as uow:
+            body = await produce(uow)
+        return JSONResponse(body)
+    digest = service.request_hash(request.url.path, await request.body())
+    for attempt in range(2):
+        try:
+            async with ctx.db.transaction() as uow:
+                record = await repo.idempotency_record(uow, org_id, key)
+                now = utcnow()
+                fresh_after = now - timedelta(seconds=ctx.settings.idempotency_ttl_seconds)
+                if record is not None and record["created_at"] >= fresh_after:
+                    if record["request_hash"] != digest:
+                        raise ApiError(
+                            422,
+                            "10015",
+                            "Idempotency key reused",
+                            "This Idempotency-Key was used with a different request body.",
+                            should_retry=False,
+                        )
+                    return JSONResponse(record["response"], status_code=record["status_code"])
+                if record is not None:
+                    await repo.purge_idempotency(uow, org_id, key, fresh_after)
+                body = await produce(uow)
+                await repo.save_idempotency(
+                    uow,
+                    {
+                        "organization_id": org_id,
+                        "key": key,
+                        "request_hash": digest,
+                        "status_code": 200,
+                        "response": body,
+                        "created_at": now,
+                    },
+                )
+            return JSONResponse(body)
+        except IntegrityError:
+            # A concurrent request with the same key won; answer with its result.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _request(endpoint: Endpoint, body: Any, **extra: Any) -> SendRequest:
+    data = body.model_dump(by_alias=False, exclude_none=True)
+    return SendRequest(
+        endpoint=endpoint,
+        to=data["to"],
+        from_=data.get("from_"),
+        messaging_profile_id=data.get("messaging_profile_id"),
+        text=data.get("text"),
+        subject=data.get("subject"),
+        media_urls=list(data.get("media_urls") or []),
+        type=data.get("type"),
+        encoding=data.get("encoding", "auto"),
+        auto_detect=bool(data.get("auto_detect", False)),
+        use_profile_webhooks=bool(data.get("use_profile_webhooks", True)),
+        webhook_url=data.get("webhook_url"),
+        webhook_failover_url=data.get("webhook_failover_url"),
+        send_at=data.get("send_at"),
+        request=body.model_dump(by_alias=True, exclude_unset=True),
+        **extra,
+    )
+
+
+async def _send(
+    ctx: AppContext, org: CurrentOrg, request: Request, key: str | None, req: SendRequest
+) -> JSONResponse:
+    async def produce(uow: UnitOfWork) -> dict[str, Any]:
+        row = await service.send(ctx, uow, org, req)
+        return {"data": outbound_payload(row)}
+
+    return await respond_idempotently(ctx, org.id, request, key, produce)
+
+
+@router.post("/messages", summary="Send a message")
+async def send_message(
+    body: MessageSend,
+    ctx: Ctx,
+    org: CurrentOrg,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    endpoint: Endpoint = (
+        "messages" if body.from_ or not body.messaging_profile_id else "number_pool"
+    )
+    return await _send(ctx, org, request, idempotency_key, _request(endpoint, body))
+
+
+@router.post("/messages/long_code", summary="Send a message from a long code")
+async def send_long_code(
+    body: LongCodeSend,
+    ctx: Ctx,
+    org: CurrentOrg,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await _send(ctx, org, request, idempotency_key, _request("long_code", body))
+
+
+@router.post("/messages/short_code", summary="Send a message from a short code")
+async def send_short_code(
+    body: ShortCodeSend,
+    ctx: Ctx,
+    org: CurrentOrg,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await _send(ctx, org, request, idempotency_key, _request("short_code", body))
+
+
+@router.post(
+    "/messages/alphanumeric_sender_id", summary="Send a message with an alphanumeric sender ID"
+)
+async def send_alphanumeric(
+    body: AlphanumericSend,
+    ctx: Ctx,
+    org: CurrentOrg,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await _send(ctx, org, request, idempotency_key, _request("alphanumeric", body))
+
+
+@router.post("/messages/number_pool", summary="Send a message from a number pool")
+async def send_number_pool(
+    body: NumberPoolSend,
+    ctx: Ctx,
+    org: CurrentOrg,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await _send(ctx, org, request, idempotency_key, _request("number_pool", body))
+
+
+@router.post("/messages/schedule", summary="Schedule a message")
+async def schedule_message(
+    body: MessageSend, ctx: Ctx, org: CurrentOrg, request: Request
+) -> JSONResponse:
+    if not body.send_at:
+        raise ApiError(
+            422,
+            "10004",
+            "Missing required parameter",
+            "'send_at' is required to schedule a message.",
+            pointer="/send_at",
+            should_retry=False,
+        )
+    endpoint: Endpoint = (
+        "schedule" if body.from_ or not body.messaging_profile_id else "number_pool"
+    )
+    return await _send(ctx, org, request, None, _request(endpoint, body))
+
+
+@router.delete("/messages/{message_id}", summary="Cancel a scheduled message")
+async def cancel_scheduled(message_id: str, ctx: Ctx, org: CurrentOrg) -> dict[str, Any]:
+    """Cancel a scheduled message more than a minute before it is due; answers it unwrapped."""
+    async with ctx.db.transaction() as uow:
+        row = await service.cancel(uow, org, message_id)
+    return outbound_payload(row, cancel_view=True)
+
+
+@router.post("/messages/group_mms", summary="Send a group MMS")
+async def send_group_mms(
+    body: GroupMmsSend,
+    ctx: Ctx,
+    org: CurrentOrg,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """One message per recipient, sharing a group id: the first recipient's message id (group.py)."""
+
+    async def produce(uow: UnitOfWork) -> dict[str, Any]:
+        rows = await group.send(ctx, uow, org, body)
+        return {"data": outbound_payload(rows[0])}
+
+    return await respond_idempotently(ctx, org.id, request, idempotency_key, produce)
+
+
+@router.get("/messages/group/{message_id}", summary="Retrieve the messages of a group MMS")
+async def retrieve_group(message_id: str, ctx: Ctx, org: CurrentOrg) -> dict[str, Any]:
+    async with ctx.db.transaction() as uow:
+        rows = await group.retrieve(uow, org, message_id)
+    return {"data": [outbound_payload(r) for r in rows]}
+
+
+@router.post("/messages/whatsapp", summary="Send a WhatsApp message")
+async def send_whatsapp(
+    body: WhatsappSend,
+    ctx: Ctx,
+    org: CurrentOrg,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """`whatsapp_message` is checked per its type, with a pointer to the bad field (whatsapp.py)."""
+
+    async def produce(uow: UnitOfWork) -> dict[str, Any]:
+        row = await whatsapp.send(ctx, uow, org, body)
+        return {"data": whatsapp.send_response(row)}
+
+    return await respond_idempotently(ctx, org.id, request, idempotency_key, produce)
+
+
+@router.get("/messages/{message_id}", summary="Retrieve a message")
+async def retrieve_message(message_id: str, ctx: Ctx, org: CurrentOrg) -> dict[str, Any]:
+    async with ctx.db.transaction() as uow:
+        row = await service.retrieve(uow, org, message_id)
+    return {"data": message_payload(row)}

@@ -1,0 +1,123 @@
+"""SQL for messages, their senders and idempotency records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy.engine import RowMapping
+
+from signalpost.kit.db import UnitOfWork
+from signalpost.models import (
+    alphanumeric_sender_ids,
+    idempotency_keys,
+    messages,
+    messaging_profiles,
+    organizations,
+    phone_numbers,
+    short_codes,
+)
+
+
+async def owned_phone_number(uow: UnitOfWork, org_id: str, number: str) -> RowMapping | None:
+    q = select(phone_numbers).where(
+        phone_numbers.c.organization_id == org_id, phone_numbers.c.phone_number == number
+    )
+    return (await uow.conn.execute(q)).mappings().first()
+
+
+async def owned_short_code(uow: UnitOfWork, org_id: str, code: str) -> RowMapping | None:
+    q = select(short_codes).where(
+        short_codes.c.organization_id == org_id, short_codes.c.short_code == code
+    )
+    return (await uow.conn.execute(q)).mappings().first()
+
+
+async def alphanumeric_sender(
+    uow: UnitOfWork, org_id: str, profile_id: str, sender: str
+) -> RowMapping | None:
+    q = select(alphanumeric_sender_ids).where(
+        alphanumeric_sender_ids.c.organization_id == org_id,
+        alphanumeric_sender_ids.c.messaging_profile_id == profile_id,
+        alphanumeric_sender_ids.c.alphanumeric_sender_id == sender,
+    )
+    return (await uow.conn.execute(q)).mappings().first()
+
+
+async def profile(uow: UnitOfWork, org_id: str, profile_id: str) -> RowMapping | None:
+    q = select(messaging_profiles).where(
+        messaging_profiles.c.organization_id == org_id, messaging_profiles.c.id == profile_id
+    )
+    return (await uow.conn.execute(q)).mappings().first()
+
+
+async def profile_by_id(uow: UnitOfWork, profile_id: str | None) -> RowMapping | None:
+    if not profile_id:
+        return None
+    q = select(messaging_profiles).where(messaging_profiles.c.id == profile_id)
+    return (await uow.conn.execute(q)).mappings().first()
+
+
+async def insert_messages(uow: UnitOfWork, rows: list[dict[str, Any]]) -> None:
+    await uow.conn.execute(insert(messages), rows)
+
+
+async def get(uow: UnitOfWork, message_id: str, org_id: str | None = None) -> RowMapping | None:
+    q = select(messages).where(messages.c.id == message_id)
+    if org_id is not None:
+        q = q.where(messages.c.organization_id == org_id)
+    return (await uow.conn.execute(q)).mappings().first()
+
+
+async def get_for_update(uow: UnitOfWork, message_id: str) -> RowMapping | None:
+    q = select(messages).where(messages.c.id == message_id)
+    if uow.conn.dialect.name == "postgresql":
+        q = q.with_for_update()
+    return (await uow.conn.execute(q)).mappings().first()
+
+
+async def group(uow: UnitOfWork, org_id: str, group_id: str) -> list[RowMapping]:
+    q = (
+        select(messages)
+        .where(messages.c.organization_id == org_id, messages.c.group_id == group_id)
+        .order_by(messages.c.received_at, messages.c.id)
+    )
+    return list((await uow.conn.execute(q)).mappings().all())
+
+
+async def update_message(
+    uow: UnitOfWork, message_id: str, values: dict[str, Any], *, only_status: str | None = None
+) -> RowMapping | None:
+    """Update a message (optionally only while its status is `only_status`); the new row or None."""
+    cond = messages.c.id == message_id
+    if only_status is not None:
+        cond = and_(cond, messages.c.to_status == only_status)
+    q = update(messages).where(cond).values(**values).returning(*messages.c)
+    return (await uow.conn.execute(q)).mappings().first()
+
+
+async def signing_seed(uow: UnitOfWork, org_id: str) -> str | None:
+    q = select(organizations.c.signing_seed).where(organizations.c.id == org_id)
+    return (await uow.conn.execute(q)).scalar_one_or_none()
+
+
+async def idempotency_record(uow: UnitOfWork, org_id: str, key: str) -> RowMapping | None:
+    q = select(idempotency_keys).where(
+        idempotency_keys.c.organization_id == org_id, idempotency_keys.c.key == key
+    )
+    return (await uow.conn.execute(q)).mappings().first()
+
+
+async def save_idempotency(uow: UnitOfWork, row: dict[str, Any]) -> None:
+    await uow.conn.execute(insert(idempotency_keys).values(**row))
+
+
+async def purge_idempotency(uow: UnitOfWork, org_id: str, key: str, before: datetime) -> None:
+    await uow.conn.execute(
+        delete(idempotency_keys).where(
+            idempotency_keys.c.organization_id == org_id,
+            idempotency_keys.c.key == key,
+            idempotency_keys.c.created_at < before,
+        )
+    )

@@ -1,0 +1,132 @@
+"""A worker process killed while messages are in flight: after a new worker starts, every accepted
+message reaches a final state exactly once and no webhook event is lost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from telnyx import Telnyx
+
+from tests.conftest import create_pg_database, drop_pg_database
+from tests.support.receiver import WebhookReceiver
+from tests.support.server import free_port
+from tests.support.wait import wait_until
+
+FINAL = {"delivered", "delivery_failed", "delivery_unconfirmed", "sending_failed", "expired"}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/crash.db"
+        return
+    url, name = create_pg_database()
+    yield url
+    drop_pg_database(name)
+
+
+def _spawn(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "signalpost.cli", *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def test_killed_worker_loses_nothing(db_url: str, tmp_path: Path) -> None:
+    receiver = WebhookReceiver().start()
+    port = free_port()
+    key = "KEYcrash" + uuid.uuid4().hex
+    env = {
+        **os.environ,
+        "SIGNALPOST_DATABASE_URL": db_url,
+        "SIGNALPOST_PORT": str(port),
+        "SIGNALPOST_API_KEY": key,
+        "SIGNALPOST_RATE_LIMITS__ENABLED": "false",
+        "SIGNALPOST_SIMULATOR_LATENCY": "0.3",
+        "SIGNALPOST_JOB_LEASE_SECONDS": "2",
+        "SIGNALPOST_WORKER_POLL_INTERVAL": "0.05",
+        "SIGNALPOST_LOG_LEVEL": "warning",
+    }
+    api = _spawn(["serve", "--no-workers"], env, tmp_path)
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _ready(base), 30)
+        client = Telnyx(
+            api_key=key, base_url=f"{base}/v2", max_retries=0, _strict_response_validation=True
+        )
+        profile = client.messaging_profiles.create(
+            name="crash", whitelisted_destinations=["US"], webhook_url=receiver.url("/crash")
+        ).data
+        assert profile is not None and profile.id
+        client.number_orders.create(
+            phone_numbers=[{"phone_number": "+13125557000"}], messaging_profile_id=profile.id
+        )
+        ids = [
+            client.messages.send(from_="+13125557000", to=f"+1415555{i:04d}", text=f"m{i}").data.id  # type: ignore[union-attr]
+            for i in range(60)
+        ]
+        workers.append(_spawn(["worker", "--count", "2"], env, tmp_path))
+        # Kill the worker once some, but not all, messages have been sent.
+        wait_until(lambda: len(receiver.on("/crash")) >= 10, 30)
+        workers[0].send_signal(signal.SIGKILL)
+        workers[0].wait(10)
+        workers.append(_spawn(["worker", "--count", "2"], env, tmp_path))
+
+        def all_final() -> bool:
+            return all(client.messages.retrieve(i).data.to[0].status in FINAL for i in ids)  # type: ignore[union-attr,index]
+
+        wait_until(all_final, 60, interval=0.2)
+        hooks = receiver.wait_for(
+            lambda rs: (
+                len(
+                    {
+                        r.json()["data"]["payload"]["id"]
+                        for r in rs
+                        if r.json()["data"]["event_type"] == "message.finalized"
+                    }
+                )
+                >= len(ids)
+            ),
+            60,
+        )
+        event_ids: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for r in hooks:
+            data = r.json()["data"]
+            event_ids[(data["payload"]["id"], data["event_type"])].add(data["id"])
+        for mid in ids:
+            final = client.messages.retrieve(mid).data
+            assert final is not None and final.to
+            assert final.to[0].status == "delivered"
+            # One event per (message, type): a redelivery after the crash repeats the same event id.
+            assert len(event_ids[(mid, "message.sent")]) == 1
+            assert len(event_ids[(mid, "message.finalized")]) == 1
+    finally:
+        for p in [*workers, api]:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in [*workers, api]:
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        receiver.stop()
+
+
+def _ready(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
