@@ -2,9 +2,16 @@
 
 Enqueue inside the caller's unit of work, so a job exists exactly when the change that caused it
 committed. Workers claim due jobs in batches (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: one short
-write transaction), hold them under a lease, and either delete them (done), reschedule them
-(retry with capped exponential backoff) or mark them `failed` (visible, never silently dropped).
-A job whose worker died is claimed again when its lease runs out.
+write transaction), hold them under a lease that they keep extending while the job runs, and either
+delete them (done), reschedule them (retry with capped exponential backoff) or mark them `failed`
+(visible, never silently dropped). A job whose worker died is claimed again when its lease runs out.
+
+Caveats:
+- Jobs sharing a `group_key` run one at a time in id order. Ids come from the database in insert
+  order, so the order is the order of the enqueueing transactions only when they do not overlap.
+- A worker claims only the kinds it knows. A job of a kind that no running worker knows stays queued
+  (a newer worker may know it) rather than failing.
+- Clocks: `run_at` and leases use each process's UTC clock; keep the machines' clocks in sync.
 """
 
 from __future__ import annotations
@@ -12,17 +19,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import random
 import socket
 import traceback
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, insert, or_, select, update
+from sqlalchemy import delete, exists, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.sql.dml import ReturningUpdate, Update
 
 from signalpost.kit.clock import utcnow
 from signalpost.kit.db import Database, UnitOfWork
@@ -30,6 +39,8 @@ from signalpost.models import jobs
 
 log = logging.getLogger("signalpost.queue")
 
+ERROR_MAX_CHARS = 4000
+WORKER_ID_MAX_CHARS = 64  # jobs.locked_by
 
 # --- retry policy ------------------------------------------------------------------------------
 
@@ -42,26 +53,56 @@ class RetryDecision:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Capped exponential backoff: `base * factor**(attempt-1)`, at most `cap`, `max_attempts` runs."""
+    """Capped exponential backoff: after run `n` fails, wait `min(cap, base * factor**(n-1))`.
+
+    A job runs at most `max_attempts` times (unless `enqueue(..., max_attempts=)` set its own limit).
+    `jitter` is the largest fraction of the delay removed at random (0 = deterministic), which spreads
+    out retries of jobs that failed together.
+    """
 
     max_attempts: int = 5
     base: float = 1.0
     factor: float = 2.0
     cap: float = 300.0
-    jitter: float = 0.0  # fraction of the delay removed at random (0 = deterministic)
+    jitter: float = 0.0
 
-    def decide(self, attempt: int, *, rng: random.Random | None = None) -> RetryDecision:
-        """What to do after run number `attempt` (1-based) failed."""
-        if attempt >= self.max_attempts:
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.base < 0 or self.cap < 0:
+            raise ValueError("base and cap must not be negative")
+        if self.factor < 1:
+            raise ValueError("factor must be at least 1")
+        if not 0 <= self.jitter <= 1:
+            raise ValueError("jitter must be between 0 and 1")
+
+    def delay(self, attempt: int) -> float:
+        """The backoff after run number `attempt` (1-based) failed, before jitter."""
+        try:
+            raw = float(self.base) * float(self.factor) ** max(attempt - 1, 0)
+        except OverflowError:
+            return self.cap
+        return self.cap if math.isinf(raw) else min(self.cap, raw)
+
+    def decide(
+        self,
+        attempt: int,
+        *,
+        max_attempts: int | None = None,
+        rng: random.Random | None = None,
+    ) -> RetryDecision:
+        """What to do after run number `attempt` (1-based) failed; `max_attempts` overrides ours."""
+        limit = max_attempts if max_attempts else self.max_attempts
+        if attempt >= limit:
             return RetryDecision(retry=False)
-        delay = min(self.cap, self.base * self.factor ** (attempt - 1))
+        delay = self.delay(attempt)
         if self.jitter:
             delay -= delay * self.jitter * (rng or random).random()
         return RetryDecision(retry=True, delay=delay)
 
 
 class JobError(Exception):
-    """A job failed in a way that may succeed later; retried per the policy."""
+    """A job failed in a way that may succeed later; retried per the policy (logged briefly)."""
 
 
 class PermanentJobError(Exception):
@@ -73,7 +114,11 @@ class RetryLater(Exception):
 
     def __init__(self, delay: float) -> None:
         super().__init__(f"retry in {delay:.3f}s")
-        self.delay = delay
+        self.delay = max(0.0, delay)
+
+
+class LeaseLost(Exception):
+    """This worker no longer holds the job (its lease ran out and another worker claimed it)."""
 
 
 # --- enqueue -----------------------------------------------------------------------------------
@@ -86,10 +131,14 @@ async def enqueue(
     *,
     run_at: datetime | None = None,
     delay: float = 0.0,
-    max_attempts: int = 5,
+    max_attempts: int | None = None,
     group_key: str | None = None,
 ) -> None:
-    """Add a job in the caller's transaction."""
+    """Add a job in the caller's transaction: it exists exactly when that transaction commits.
+
+    `max_attempts` (default: the kind's `RetryPolicy.max_attempts`) limits how often it runs;
+    jobs sharing a `group_key` run one at a time, in the order they were enqueued.
+    """
     await enqueue_many(
         uow,
         [
@@ -106,19 +155,24 @@ async def enqueue(
 
 
 async def enqueue_many(uow: UnitOfWork, specs: Sequence[Mapping[str, Any]]) -> None:
+    """Add several jobs in one statement; each spec has `enqueue`'s arguments as keys."""
     if not specs:
         return
     now = utcnow()
     rows = []
     for s in specs:
         run_at = s.get("run_at") or (now + timedelta(seconds=float(s.get("delay") or 0.0)))
+        max_attempts = s.get("max_attempts")
+        if max_attempts is not None and int(max_attempts) < 1:
+            raise ValueError("max_attempts must be at least 1")
         rows.append(
             {
                 "kind": s["kind"],
                 "payload": dict(s["payload"]),
                 "status": "queued",
                 "attempts": 0,
-                "max_attempts": int(s.get("max_attempts") or 5),
+                # 0 = the kind's retry policy decides; replaced by the real limit on first failure.
+                "max_attempts": int(max_attempts or 0),
                 "run_at": run_at,
                 "group_key": s.get("group_key"),
                 "created_at": now,
@@ -138,7 +192,7 @@ class Job:
     kind: str
     payload: dict[str, Any]
     attempts: int  # including this run
-    max_attempts: int
+    max_attempts: int  # 0 = per the kind's retry policy
     group_key: str | None
 
     @classmethod
@@ -153,16 +207,67 @@ class Job:
         )
 
 
-async def claim(db: Database, worker_id: str, limit: int, lease: float) -> list[Job]:
-    """Claim up to `limit` due jobs for `worker_id`, leased for `lease` seconds."""
+async def claim(
+    db: Database,
+    worker_id: str,
+    limit: int,
+    lease: float,
+    *,
+    kinds: Collection[str] | None = None,
+) -> list[Job]:
+    """Claim up to `limit` due jobs (of `kinds`, if given) for `worker_id`, leased for `lease` s.
+
+    Due: queued with `run_at` passed. A running job whose lease expired (its worker died) is queued
+    again first, keeping its `run_at`, so it is among the first claimed. A job whose group has an
+    earlier job still pending (queued or running) is not due yet.
+    """
+    if limit <= 0 or (kinds is not None and not kinds):
+        return []
     now = utcnow()
+    skip_locked = not db.is_sqlite
+    async with db.transaction() as uow:
+        requeued = (await uow.conn.execute(requeue_expired_statement(now, skip_locked))).rowcount
+        stmt = claim_statement(
+            worker_id, limit, lease, kinds=kinds, now=now, skip_locked=skip_locked
+        )
+        rows = (await uow.conn.execute(stmt)).mappings().all()
+    if requeued:
+        log.warning("queued %d job(s) again whose worker's lease expired", requeued)
+    return sorted((Job.from_row(r) for r in rows), key=lambda j: j.id)
+
+
+def requeue_expired_statement(now: datetime, skip_locked: bool) -> Update:
+    """Queue running jobs whose lease expired again (cheap: few jobs are running at any time)."""
+    expired = select(jobs.c.id).where(jobs.c.status == "running", jobs.c.locked_until < now)
+    if skip_locked:
+        # Rows another claimer is requeueing right now are its business: no waiting, no deadlock.
+        cte = expired.with_for_update(skip_locked=True).cte("expired")
+        target = update(jobs).where(jobs.c.id.in_(select(cte.c.id)))
+    else:
+        target = update(jobs).where(jobs.c.id.in_(expired.scalar_subquery()))
+    return target.values(status="queued", locked_by=None, locked_until=None)
+
+
+def claim_statement(
+    worker_id: str,
+    limit: int,
+    lease: float,
+    *,
+    kinds: Collection[str] | None,
+    now: datetime,
+    skip_locked: bool,
+) -> ReturningUpdate[Any]:
+    """The `UPDATE … RETURNING` that claims due jobs (a function of its own so its SQL can be read).
+
+    The candidates come in `run_at` order straight from the `(status, run_at)` index, and the scan
+    stops after `limit` of them passed the filters, however long the backlog.
+    PostgreSQL (`skip_locked`): they are picked and locked with `FOR UPDATE SKIP LOCKED` in a CTE,
+    which is evaluated exactly once (the planner can never re-run a LIMIT-ed locking subquery and
+    claim more rows than it picked); concurrent claimers skip each other's rows.
+    SQLite: the write transaction (BEGIN IMMEDIATE, one writer at a time) makes it atomic.
+    """
     cand = jobs.alias("cand")
     earlier = jobs.alias("earlier")
-    due = or_(
-        and_(cand.c.status == "queued", cand.c.run_at <= now),
-        and_(cand.c.status == "running", cand.c.locked_until < now),
-    )
-    # A job waits while an earlier job of its group is still pending (per-message webhook order).
     not_blocked = or_(
         cand.c.group_key.is_(None),
         ~exists()
@@ -173,30 +278,33 @@ async def claim(db: Database, worker_id: str, limit: int, lease: float) -> list[
         )
         .correlate(cand),
     )
-    candidates = (
-        select(cand.c.id).where(due, not_blocked).order_by(cand.c.run_at, cand.c.id).limit(limit)
-    )
-    if not db.is_sqlite:
-        candidates = candidates.with_for_update(skip_locked=True, of=cand)
-    stmt = (
-        update(jobs)
-        .where(jobs.c.id.in_(candidates.scalar_subquery()))
-        .values(
-            status="running",
-            locked_by=worker_id,
-            locked_until=now + timedelta(seconds=lease),
-            attempts=jobs.c.attempts + 1,
-            updated_at=now,
-        )
-        .returning(*jobs.c)
-    )
-    async with db.transaction() as uow:
-        rows = (await uow.conn.execute(stmt)).mappings().all()
-    return sorted((Job.from_row(r) for r in rows), key=lambda j: j.id)
+    conditions = [cand.c.status == "queued", cand.c.run_at <= now, not_blocked]
+    if kinds is not None:
+        conditions.append(cand.c.kind.in_(sorted(kinds)))
+    candidates = select(cand.c.id).where(*conditions).order_by(cand.c.run_at).limit(limit)
+    if skip_locked:
+        picked = candidates.with_for_update(skip_locked=True, of=cand).cte("picked")
+        target = update(jobs).where(jobs.c.id.in_(select(picked.c.id)))
+    else:
+        target = update(jobs).where(jobs.c.id.in_(candidates.scalar_subquery()))
+    return target.values(
+        status="running",
+        locked_by=worker_id,
+        locked_until=now + timedelta(seconds=lease),
+        attempts=jobs.c.attempts + 1,
+        updated_at=now,
+    ).returning(*jobs.c)
 
 
 async def complete(uow: UnitOfWork, job: Job, worker_id: str) -> None:
-    await uow.conn.execute(delete(jobs).where(jobs.c.id == job.id, jobs.c.locked_by == worker_id))
+    """Delete a finished job; `LeaseLost` (roll back!) when another worker holds it by now."""
+    result = await uow.conn.execute(
+        delete(jobs).where(jobs.c.id == job.id, jobs.c.locked_by == worker_id)
+    )
+    if result.rowcount == 0:
+        raise LeaseLost(f"job {job.id} is no longer held by {worker_id}")
+    if job.group_key is not None:
+        uow.jobs_enqueued += 1  # the next job of its group is due now: wake the workers
 
 
 async def reschedule(
@@ -207,7 +315,9 @@ async def reschedule(
     error: str | None,
     *,
     count: bool = True,
+    max_attempts: int | None = None,
 ) -> None:
+    """Queue the job again in `delay` s; `count=False` gives back the attempt this run took."""
     now = utcnow()
     values: dict[str, Any] = {
         "status": "queued",
@@ -217,28 +327,55 @@ async def reschedule(
         "updated_at": now,
     }
     if error is not None:
-        values["last_error"] = error[:4000]
+        values["last_error"] = error[:ERROR_MAX_CHARS]
     if not count:
         values["attempts"] = jobs.c.attempts - 1
+    if max_attempts:
+        values["max_attempts"] = max_attempts
     await uow.conn.execute(
         update(jobs).where(jobs.c.id == job.id, jobs.c.locked_by == worker_id).values(**values)
     )
     uow.jobs_enqueued += 1
 
 
-async def mark_failed(uow: UnitOfWork, job: Job, worker_id: str, error: str) -> None:
-    now = utcnow()
+async def mark_failed(
+    uow: UnitOfWork, job: Job, worker_id: str, error: str, *, max_attempts: int | None = None
+) -> None:
+    """Keep the job as `failed` with its last error (see `failed_jobs`)."""
+    values: dict[str, Any] = {
+        "status": "failed",
+        "locked_by": None,
+        "locked_until": None,
+        "last_error": error[:ERROR_MAX_CHARS],
+        "updated_at": utcnow(),
+    }
+    if max_attempts:
+        values["max_attempts"] = max_attempts
     await uow.conn.execute(
-        update(jobs)
-        .where(jobs.c.id == job.id, jobs.c.locked_by == worker_id)
-        .values(
-            status="failed",
-            locked_by=None,
-            locked_until=None,
-            last_error=error[:4000],
-            updated_at=now,
-        )
+        update(jobs).where(jobs.c.id == job.id, jobs.c.locked_by == worker_id).values(**values)
     )
+    if job.group_key is not None:
+        uow.jobs_enqueued += 1  # the next job of its group is due now: wake the workers
+
+
+async def extend_leases(
+    db: Database, job_ids: Collection[int], worker_id: str, lease: float
+) -> int:
+    """Push out the lease of jobs this worker still holds; returns how many it holds."""
+    if not job_ids:
+        return 0
+    now = utcnow()
+    async with db.transaction() as uow:
+        result = await uow.conn.execute(
+            update(jobs)
+            .where(
+                jobs.c.id.in_(sorted(job_ids)),
+                jobs.c.locked_by == worker_id,
+                jobs.c.status == "running",
+            )
+            .values(locked_until=now + timedelta(seconds=lease))
+        )
+    return int(result.rowcount)
 
 
 # --- worker ------------------------------------------------------------------------------------
@@ -255,15 +392,31 @@ class JobKind:
     completion commit together: exactly-once effects on the database. A `detached` handler talks to
     the outside world (HTTP, a carrier): it opens its own units of work on the database and must be
     idempotent, since a crash between its effect and the job's deletion runs it again.
+
+    Handlers signal outcomes by raising: `JobError` (or any exception) → retry per `retry`;
+    `PermanentJobError` → failed at once; `RetryLater(delay)` → run again later, no attempt counted.
     """
 
     handler: Handler | None = None
     detached: DetachedHandler | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
+    def __post_init__(self) -> None:
+        if (self.handler is None) == (self.detached is None):
+            raise ValueError("a JobKind needs exactly one of handler= and detached=")
+
+
+def _default_worker_id() -> str:
+    host = socket.gethostname()[:40]
+    return f"{host}:{os.getpid()}:{random.randrange(1 << 30):x}"
+
 
 class Worker:
-    """Claims and runs jobs until stopped. Several may run in one process and across processes."""
+    """Claims and runs jobs until stopped. Several may run in one process and across processes.
+
+    While a job runs, the worker renews its lease every `lease / 3` s; a worker that dies stops
+    renewing, and its jobs are claimed again once `lease` s have passed.
+    """
 
     def __init__(
         self,
@@ -276,66 +429,125 @@ class Worker:
         poll_interval: float = 0.2,
         lease: float = 60.0,
     ) -> None:
+        if batch < 1 or concurrency < 1 or poll_interval <= 0 or lease <= 0:
+            raise ValueError("batch, concurrency, poll_interval and lease must be positive")
         self.db = db
         self.kinds = kinds
-        self.id = name or f"{socket.gethostname()}:{os.getpid()}:{random.randrange(1 << 30):x}"
+        self.id = (name or _default_worker_id())[:WORKER_ID_MAX_CHARS]
         self.batch = batch
+        self.concurrency = concurrency
         self.poll_interval = poll_interval
         self.lease = lease
-        self._sem = asyncio.Semaphore(concurrency)
         self._stopping = asyncio.Event()
+        self._slot_freed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._running: set[int] = set()  # ids of the jobs this worker holds
 
     def stop(self) -> None:
+        """Claim nothing more; `run()` returns once the jobs in flight have finished."""
         self._stopping.set()
-        self.db.jobs_available.set()
 
     async def run(self) -> None:
         """Poll for due jobs and run them concurrently; returns after `stop()` once in-flight jobs end."""
-        while not self._stopping.is_set():
-            free = self._sem._value  # how many more jobs this worker can start now
-            claimed: list[Job] = []
-            if free > 0:
-                try:
-                    claimed = await claim(self.db, self.id, min(self.batch, free), self.lease)
-                except Exception:
-                    log.exception("claiming jobs failed")
-            for job in claimed:
-                await self._sem.acquire()
-                task = asyncio.create_task(self._run_one(job))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-            if len(claimed) >= min(self.batch, max(free, 1)) and free > 0:
-                await asyncio.sleep(0)
-                continue
-            self.db.jobs_available.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.db.jobs_available.wait(), self.poll_interval)
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        keeper = asyncio.create_task(self._keep_leases())
+        try:
+            while not self._stopping.is_set():
+                self._slot_freed.clear()  # before counting: a job ending from now on wakes us
+                free = self.concurrency - len(self._tasks)
+                if free > 0:
+                    # Cleared before claiming: an enqueue that commits from now on wakes us up.
+                    self.db.jobs_available.clear()
+                    want = min(self.batch, free)
+                    claimed = await self._claim(want)
+                    for job in claimed:
+                        self._start(job)
+                    if len(claimed) == want:
+                        await asyncio.sleep(0)  # more may be due; let the started jobs begin
+                        continue
+                await self._wait(for_jobs=free > 0)
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
 
     async def run_until_idle(self, timeout: float = 30.0) -> None:
-        """Run due jobs until none are left (tests and CLI use this)."""
+        """Run due jobs until none are left (tests and one-shot commands use this)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
-            claimed = await claim(self.db, self.id, self.batch, self.lease)
+            claimed = await claim(self.db, self.id, self.batch, self.lease, kinds=self.kinds.keys())
             if not claimed:
                 return
-            await asyncio.gather(*(self._run_one(j, acquired=False) for j in claimed))
+            await asyncio.gather(*(self._run_one(j) for j in claimed))
 
-    async def _run_one(self, job: Job, *, acquired: bool = True) -> None:
+    async def _claim(self, limit: int) -> list[Job]:
         try:
-            await asyncio.shield(self._execute(job))
+            return await claim(self.db, self.id, limit, self.lease, kinds=self.kinds.keys())
+        except Exception:
+            log.exception("claiming jobs failed")
+            return []
+
+    def _start(self, job: Job) -> None:
+        task = asyncio.create_task(self._run_one(job), name=f"job-{job.kind}-{job.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slot_freed.set()
+
+    async def _wait(self, *, for_jobs: bool) -> None:
+        """Until the poll interval passes, `stop()`, and: an enqueue (`for_jobs`), or a free slot."""
+        event = self.db.jobs_available if for_jobs else self._slot_freed
+        waits = [asyncio.ensure_future(self._stopping.wait()), asyncio.ensure_future(event.wait())]
+        try:
+            await asyncio.wait(waits, timeout=self.poll_interval, return_when="FIRST_COMPLETED")
         finally:
-            if acquired:
-                self._sem.release()
+            for w in waits:
+                w.cancel()
+
+    async def _keep_leases(self) -> None:
+        interval = self.lease / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await extend_leases(self.db, set(self._running), self.id, self.lease)
+            except Exception:
+                log.exception("renewing job leases failed")
+
+    async def _run_one(self, job: Job) -> None:
+        self._running.add(job.id)
+        try:
+            # Shielded: stopping or cancelling the worker never interrupts a job or its final write.
+            await asyncio.shield(self._execute(job))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Only the final status write can get here (e.g. the database went away); the lease
+            # runs out and another worker runs the job again.
+            log.exception("recording the outcome of job %s %s failed", job.kind, job.id)
+        finally:
+            self._running.discard(job.id)
 
     async def _execute(self, job: Job) -> None:
         kind = self.kinds.get(job.kind)
-        if kind is None:
+        if kind is None:  # not claimed by `run`, but `claim` may be called with other kinds
             async with self.db.transaction() as uow:
                 await mark_failed(uow, job, self.id, f"no handler for job kind {job.kind!r}")
+            return
+        limit = job.max_attempts or kind.retry.max_attempts
+        if job.attempts > limit:
+            # Only a job whose worker kept dying gets here: its lease expired on its last attempt.
+            async with self.db.transaction() as uow:
+                await mark_failed(
+                    uow,
+                    job,
+                    self.id,
+                    f"lease expired on attempt {job.attempts - 1} of {limit} (worker lost)",
+                    max_attempts=limit,
+                )
             return
         try:
             if kind.handler is not None:
@@ -347,26 +559,33 @@ class Worker:
                 await kind.detached(self.db, job)
                 async with self.db.transaction() as uow:
                     await complete(uow, job, self.id)
+        except LeaseLost:
+            log.warning("job %s %s: lease lost; its effects were rolled back", job.kind, job.id)
         except RetryLater as later:
             async with self.db.transaction() as uow:
                 await reschedule(uow, job, self.id, later.delay, None, count=False)
         except PermanentJobError as exc:
             log.warning("job %s %s failed permanently: %s", job.kind, job.id, exc)
             async with self.db.transaction() as uow:
-                await mark_failed(uow, job, self.id, f"{type(exc).__name__}: {exc}")
+                await mark_failed(
+                    uow, job, self.id, f"{type(exc).__name__}: {exc}", max_attempts=limit
+                )
         except Exception as exc:
             error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            if not isinstance(exc, JobError):
+            if isinstance(exc, JobError):
+                log.info("job %s %s attempt %s: %s", job.kind, job.id, job.attempts, error)
+            else:
                 log.exception("job %s %s raised", job.kind, job.id)
-            decision = kind.retry.decide(job.attempts)
+            decision = kind.retry.decide(job.attempts, max_attempts=limit)
             async with self.db.transaction() as uow:
                 if decision.retry:
-                    await reschedule(uow, job, self.id, decision.delay, error)
+                    await reschedule(uow, job, self.id, decision.delay, error, max_attempts=limit)
                 else:
-                    await mark_failed(uow, job, self.id, error)
+                    await mark_failed(uow, job, self.id, error, max_attempts=limit)
 
 
 async def failed_jobs(db: Database, kind: str | None = None) -> list[RowMapping]:
+    """Jobs that ran out of attempts or failed permanently, oldest first."""
     async with db.transaction() as uow:
         q = select(jobs).where(jobs.c.status == "failed")
         if kind:

@@ -1,0 +1,166 @@
+"""The migrations, applied to an empty database, build exactly the schema `models.py` describes, on
+SQLite and PostgreSQL; `signalpost db upgrade` is idempotent (and safe to run concurrently on
+PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+
+from signalpost.kit import migrate
+from signalpost.kit.db import Database
+from signalpost.models import metadata
+from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'migrations.db'}"
+        return
+    url, name = create_pg_database()
+    yield url
+    drop_pg_database(name)
+
+
+def _differences(conn: Connection) -> list[Any]:
+    context = MigrationContext.configure(
+        conn, opts={"compare_type": True, "compare_server_default": True}
+    )
+    return list(compare_metadata(context, metadata))
+
+
+def _schema(conn: Connection) -> dict[str, Any]:
+    """Tables with their columns, indexes, unique constraints and foreign keys."""
+    insp = inspect(conn)
+    return {
+        table: {
+            "columns": [
+                (c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(table)
+            ],
+            "indexes": sorted(str(sorted(i.items())) for i in insp.get_indexes(table)),
+            "unique": sorted(str(sorted(u.items())) for u in insp.get_unique_constraints(table)),
+            "fks": sorted(str(sorted(f.items())) for f in insp.get_foreign_keys(table)),
+        }
+        for table in sorted(insp.get_table_names())
+    }
+
+
+def _version(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def on_db(url: str, fn: Any) -> Any:
+    async def go() -> Any:
+        db = Database(url)
+        try:
+            async with db.engine.connect() as conn:
+                return await conn.run_sync(fn)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
+
+
+def upgrade(url: str) -> None:
+    async def go() -> None:
+        db = Database(url)
+        try:
+            await migrate.upgrade(db)
+        finally:
+            await db.dispose()
+
+    asyncio.run(go())
+
+
+def head() -> str:
+    revision = ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
+    assert revision
+    return revision
+
+
+def test_migrations_from_empty_equal_the_models(empty_url: str) -> None:
+    upgrade(empty_url)
+    assert on_db(empty_url, _differences) == []
+    tables = set(on_db(empty_url, lambda c: inspect(c).get_table_names()))
+    assert tables == set(metadata.tables) | {"alembic_version"}
+    assert on_db(empty_url, _version) == head()
+
+
+def test_the_comparison_notices_a_schema_that_drifted(empty_url: str) -> None:
+    """Guards the guard: a missing index and an extra column show up as differences."""
+    upgrade(empty_url)
+
+    def drift(conn: Connection) -> list[Any]:
+        with conn.begin() as tx:
+            conn.exec_driver_sql("DROP INDEX ix_jobs_group_key")
+            conn.exec_driver_sql("ALTER TABLE jobs ADD COLUMN priority INTEGER")
+            found = _differences(conn)
+            tx.rollback()
+        return found
+
+    found = on_db(empty_url, drift)
+    kinds = sorted(d[0] if isinstance(d, tuple) else d[0][0] for d in found)
+    assert kinds == ["add_index", "remove_column"], found
+    assert on_db(empty_url, _differences) == []  # the drift was rolled back
+
+
+def signalpost(*args: str) -> subprocess.CompletedProcess[str]:
+    script = Path(sys.executable).parent / "signalpost"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "signalpost.cli"]
+    return subprocess.run(
+        [*command, *args], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_db_upgrade_command_is_idempotent(empty_url: str) -> None:
+    first = signalpost("db", "upgrade", "--database-url", empty_url)
+    assert first.returncode == 0, first.stderr
+    assert "database is up to date" in first.stdout
+    schema = on_db(empty_url, _schema)
+    assert "jobs" in schema
+
+    second = signalpost("db", "upgrade", "--database-url", empty_url)
+    assert second.returncode == 0, second.stderr
+    assert "database is up to date" in second.stdout
+    assert on_db(empty_url, _schema) == schema
+    assert on_db(empty_url, _version) == head()
+    assert on_db(empty_url, _differences) == []
+
+
+@pytest.mark.postgres
+def test_concurrent_upgrades_on_postgres_do_not_collide() -> None:
+    url, name = create_pg_database()
+    try:
+        script = Path(sys.executable).parent / "signalpost"
+        command = [str(script)] if script.exists() else [sys.executable, "-m", "signalpost.cli"]
+        procs = [
+            subprocess.Popen(
+                [*command, "db", "upgrade", "--database-url", url],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(3)
+        ]
+        results = [p.communicate(timeout=60) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0], results
+        assert on_db(url, _version) == head()
+        assert on_db(url, _differences) == []
+    finally:
+        drop_pg_database(name)
