@@ -76,7 +76,7 @@ def shortener_settings(profile: Mapping[Any, Any] | None) -> ShortenerSettings |
     prefix = raw.get("prefix")
     return ShortenerSettings(
         domain=domain,
-        prefix=prefix if isinstance(prefix, str) else "",
+        prefix=prefix.lstrip("/") if isinstance(prefix, str) else "",
         replace_blacklist_only=bool(raw.get("replace_blacklist_only")),
         send_webhooks=bool(raw.get("send_webhooks")),
     )
