@@ -130,11 +130,20 @@ def outbound_payload(
     if not cancel_view:
         out["wait_seconds"] = row["wait_seconds"]
         if row["body"] is not None:
-            out["body"] = row["body"]
+            out["body"] = outbound_body(row["type"], row["body"])
     if row["send_at"] is not None:
         out["send_at"] = iso(row["send_at"])
     if row["group_id"] is not None:
         out["group_message_id"] = row["group_id"]
+    return out
+
+
+def outbound_body(message_type: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    """`body` of an outbound message: the SDK types `body.text` as a string (the RCS text), so a
+    WhatsApp text object `{"body": ..., "preview_url": ...}` is given as its `body` string."""
+    out = dict(body)
+    if message_type == "WHATSAPP" and isinstance(out.get("text"), Mapping):
+        out["text"] = out["text"].get("body")
     return out
 
 
