@@ -308,6 +308,7 @@ messages = Table(
     Column("wait_seconds", Float, nullable=True),
     Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_messages_org_received", "organization_id", "received_at"),
+    Index("ix_messages_org_updated", "organization_id", "updated_at"),  # the inbox's change feed
 )
 
 idempotency_keys = Table(
@@ -377,6 +378,7 @@ webhook_attempts = Table(
     Column("finished_at", UTCDateTime(), nullable=False),
     # An attempt is recorded once, even when a crashed worker's job is run again.
     UniqueConstraint("event_id", "attempt", name="uq_webhook_attempts_event_attempt"),
+    Index("ix_webhook_attempts_finished_at", "finished_at"),  # the inbox's change feed
 )
 
 # --- opt-outs ---------------------------------------------------------------------------------
