@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -120,6 +121,10 @@ async def prepare(ctx: AppContext) -> accounts.Bootstrap:
 def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAPI:
     """The ASGI application. Workers run in-process unless `settings.workers` is 0."""
     ctx = build_context(settings)
+    if ctx.db.is_sqlite:
+        # The SQLite driver runs each statement on its own thread; with the default 5 ms GIL switch
+        # interval every statement can wait that long for the event loop thread to let go.
+        sys.setswitchinterval(0.0002)
     workers_enabled = settings.workers > 0 if run_workers is None else run_workers
 
     @contextlib.asynccontextmanager

@@ -68,7 +68,7 @@ def banner(settings: Settings, boot: accounts.Bootstrap, workers: int) -> str:
     return "\n".join(
         [
             "",
-            f"signalpost is listening on {settings.base_url}  (database: {settings.database_url}, "
+            f"signalpost is listening on {settings.base_url}  (database: {settings.safe_database_url}, "
             f"carrier: {settings.carrier}, workers: {workers})",
             "Point the Telnyx SDKs at it:",
             f"  export TELNYX_BASE_URL={settings.base_url}/v2",
@@ -146,7 +146,7 @@ def worker(
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop_all)
-        print(f"signalpost worker: {n} task(s) on {settings.database_url}", flush=True)
+        print(f"signalpost worker: {n} task(s) on {settings.safe_database_url}", flush=True)
         await asyncio.gather(*(w.run() for w in workers))
 
     run_with_context(settings, go)

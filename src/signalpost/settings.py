@@ -77,6 +77,16 @@ class Settings(BaseSettings):
         return f"http://{host}:{self.port}"
 
     @property
+    def safe_database_url(self) -> str:
+        """The database URL with any password masked, for logs and banners."""
+        from sqlalchemy.engine import make_url
+
+        try:
+            return make_url(self.database_url).render_as_string(hide_password=True)
+        except Exception:
+            return "<unparseable database url>"
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
@@ -88,5 +98,17 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         return Settings(**clean)
     file_values = TomlConfigSettingsSource(Settings, toml_file=config_file)()
     env_values = Settings().model_dump(exclude_unset=True)
-    merged: dict[str, Any] = {**file_values, **env_values, **clean, "config_file": config_file}
+    merged = _deep_merge(_deep_merge(dict(file_values), env_values), clean)
+    merged["config_file"] = config_file
     return Settings(**merged)
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`override` wins; nested tables (e.g. `rate_limits`) merge key by key."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out

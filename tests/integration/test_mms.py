@@ -162,7 +162,7 @@ def test_unreachable_media_fail_with_40317(
     assert msg.to[0].status == "sending_failed"
     assert [e.code for e in msg.errors] == ["40317"]
     assert msg.errors[0].detail and msg.errors[0].detail.startswith("Media 1 ")
-    assert ("404" in msg.errors[0].detail) == (where == "http_404")
+    assert ("answered HTTP 404" in msg.errors[0].detail) == (where == "http_404")
 
 
 def test_media_urls_checked_at_the_api(client: Telnyx, sender: Sender, media: MediaServer) -> None:

@@ -13,9 +13,10 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy import DateTime, create_engine, event
+from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
 
 
@@ -43,10 +44,40 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+class Conn:
+    """The connection of a unit of work: `await conn.execute(statement)` on either backend.
+
+    PostgreSQL goes through asyncpg. SQLite statements run on the event loop's own thread: they take
+    microseconds, while handing each one to a driver thread (aiosqlite) and back costs far more than
+    the statement itself, and the process holds SQLite's single write lock for that whole time.
+    """
+
+    def __init__(
+        self, async_conn: AsyncConnection | None = None, sync_conn: Connection | None = None
+    ) -> None:
+        self._async = async_conn
+        self._sync = sync_conn
+
+    @property
+    def dialect(self) -> Dialect:
+        if self._sync is not None:
+            return self._sync.dialect
+        assert self._async is not None
+        return self._async.dialect
+
+    async def execute(
+        self, statement: Executable, parameters: Any = None
+    ) -> CursorResult[*tuple[Any, ...]]:
+        if self._sync is not None:
+            return self._sync.execute(statement, parameters)
+        assert self._async is not None
+        return await self._async.execute(statement, parameters)
+
+
 class UnitOfWork:
     """One database transaction plus what must happen after it commits."""
 
-    def __init__(self, conn: AsyncConnection, db: Database) -> None:
+    def __init__(self, conn: Conn, db: Database) -> None:
         self.conn = conn
         self.db = db
         self._after_commit: list[Callable[[], Awaitable[None] | None]] = []
@@ -87,8 +118,15 @@ class Database:
         # instead of failing with "database is locked". Other processes wait on busy_timeout.
         self._lock = asyncio.Lock() if self.is_sqlite else None
         self.jobs_available = asyncio.Event()
+        self.sync_engine: Engine | None = None
         if self.is_sqlite:
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine.sync_engine)
+            self.sync_engine = create_engine(
+                self.url.replace("+aiosqlite", "", 1),
+                echo=echo,
+                connect_args={"timeout": 30, "check_same_thread": False},
+            )
+            _configure_sqlite(self.sync_engine)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[UnitOfWork]:
@@ -96,9 +134,14 @@ class Database:
         if self._lock is not None:
             await self._lock.acquire()
         try:
-            async with self.engine.connect() as conn, conn.begin():
-                uow = UnitOfWork(conn, self)
-                yield uow
+            if self.sync_engine is not None:
+                with self.sync_engine.connect() as sconn, sconn.begin():
+                    uow = UnitOfWork(Conn(sync_conn=sconn), self)
+                    yield uow
+            else:
+                async with self.engine.connect() as conn, conn.begin():
+                    uow = UnitOfWork(Conn(async_conn=conn), self)
+                    yield uow
         finally:
             if self._lock is not None:
                 self._lock.release()
@@ -108,10 +151,12 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.sync_engine is not None:
+            self.sync_engine.dispose()
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Take transaction control from the driver so BEGIN IMMEDIATE can be issued below.
         dbapi_conn.isolation_level = None
@@ -122,6 +167,6 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -11,6 +11,8 @@ from signalpost.accounts.deps import Ctx, CurrentOrg
 from signalpost.kit.clock import parse_datetime
 from signalpost.kit.errors import bad_parameter
 from signalpost.kit.pagination import Page, page_params
+from signalpost.numbers import service as numbers_service
+from signalpost.numbers.schemas import phone_number_out
 from signalpost.profiles import service
 from signalpost.profiles.repository import AutorespFilter, NameFilter
 from signalpost.profiles.schemas import (
@@ -19,7 +21,6 @@ from signalpost.profiles.schemas import (
     ProfileUpdate,
     alphanumeric_sender_id_out,
     autoresp_config_out,
-    phone_number_out,
     profile_out,
     short_code_out,
 )
@@ -149,7 +150,8 @@ async def list_phone_numbers(
     """Phone numbers assigned to the profile, with their messaging settings."""
     async with ctx.db.transaction() as uow:
         rows, total = await service.list_phone_numbers(uow, org, profile_id, page)
-    return page.envelope([phone_number_out(r) for r in rows], total)
+        health = await numbers_service.numbers_health(uow, [r["phone_number"] for r in rows])
+    return page.envelope([phone_number_out(r, health[r["phone_number"]]) for r in rows], total)
 
 
 @router.get("/{profile_id}/short_codes")

@@ -282,48 +282,6 @@ def autoresp_config_out(row: RowMapping) -> dict[str, Any]:
     }
 
 
-_FULL_FEATURES = {
-    "domestic_two_way": True,
-    "international_inbound": True,
-    "international_outbound": True,
-}
-_DOMESTIC_FEATURES = {
-    "domestic_two_way": True,
-    "international_inbound": False,
-    "international_outbound": False,
-}
-
-
-def phone_number_out(row: RowMapping) -> dict[str, Any]:
-    """A `phone_numbers` row as `PhoneNumberWithMessagingSettings` (contract §4.7)."""
-    nanp = row["country_code"] in ("US", "CA")
-    return {
-        "record_type": "messaging_phone_number",
-        "id": row["id"],
-        "phone_number": row["phone_number"],
-        "country_code": row["country_code"],
-        "type": row["type"],
-        "messaging_profile_id": row["messaging_profile_id"],
-        "messaging_product": row["messaging_product"],
-        "eligible_messaging_products": sorted({"A2P", row["messaging_product"]}),
-        "traffic_type": row["traffic_type"],
-        "features": {
-            "sms": dict(_FULL_FEATURES),
-            "mms": dict(_DOMESTIC_FEATURES) if nanp else None,
-        },
-        "health": {
-            "inbound_outbound_ratio": 0.0,
-            "message_count": 0,
-            "spam_ratio": 0.0,
-            "success_ratio": 0.0,
-        },
-        "tags": list(row["tags"] or []),
-        "organization_id": row["organization_id"],
-        "created_at": iso(row["created_at"]),
-        "updated_at": iso(row["updated_at"]),
-    }
-
-
 def short_code_out(row: RowMapping) -> dict[str, Any]:
     """A `short_codes` row as `ShortCode` (contract §4.8)."""
     return {
