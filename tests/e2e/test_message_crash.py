@@ -90,22 +90,16 @@ def test_killed_worker_loses_nothing(db_url: str, tmp_path: Path) -> None:
             return all(client.messages.retrieve(i).data.to[0].status in FINAL for i in ids)  # type: ignore[union-attr,index]
 
         wait_until(all_final, 60, interval=0.2)
-        hooks = receiver.wait_for(
-            lambda rs: (
-                len(
-                    {
-                        r.json()["data"]["payload"]["id"]
-                        for r in rs
-                        if r.json()["data"]["event_type"] == "message.finalized"
-                    }
-                )
-                >= len(ids)
-            ),
-            60,
-        )
+
+        def complete(rs: list[Received]) -> bool:
+            finalized = {
+                d["payload"]["id"] for d in _events(rs) if d["event_type"] == "message.finalized"
+            }
+            return len(finalized) >= len(ids)
+
+        hooks = receiver.wait_for(complete, 60)
         event_ids: dict[tuple[str, str], set[str]] = defaultdict(set)
-        for r in hooks:
-            data = r.json()["data"]
+        for data in _events(hooks):
             event_ids[(data["payload"]["id"], data["event_type"])].add(data["id"])
         for mid in ids:
             final = client.messages.retrieve(mid).data

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -29,8 +30,9 @@ def is_e164(value: str) -> bool:
     return bool(E164.match(value))
 
 
+@functools.lru_cache(maxsize=65536)
 def parse(value: str) -> NumberInfo | None:
-    """Parse a `+E.164` number; None if it is not a valid, possible number."""
+    """Parse a `+E.164` number; None if it is not a valid, possible number (memoized: pure)."""
     if not is_e164(value):
         return None
     try:

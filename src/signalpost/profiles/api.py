@@ -12,17 +12,19 @@ from signalpost.kit.clock import parse_datetime
 from signalpost.kit.errors import bad_parameter
 from signalpost.kit.pagination import Page, page_params
 from signalpost.numbers import service as numbers_service
-from signalpost.numbers.schemas import phone_number_out
+from signalpost.numbers.schemas import (
+    alphanumeric_sender_id_out,
+    phone_number_out,
+    short_code_out,
+)
 from signalpost.profiles import service
 from signalpost.profiles.repository import AutorespFilter, NameFilter
 from signalpost.profiles.schemas import (
     AutorespConfigBody,
     ProfileCreate,
     ProfileUpdate,
-    alphanumeric_sender_id_out,
     autoresp_config_out,
     profile_out,
-    short_code_out,
 )
 
 ERRORS: dict[int | str, dict[str, Any]] = {

@@ -280,29 +280,3 @@ def autoresp_config_out(row: RowMapping) -> dict[str, Any]:
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
     }
-
-
-def short_code_out(row: RowMapping) -> dict[str, Any]:
-    """A `short_codes` row as `ShortCode` (contract §4.8)."""
-    return {
-        "record_type": "short_code",
-        "id": row["id"],
-        "short_code": row["short_code"],
-        "country_code": row["country_code"],
-        "messaging_profile_id": row["messaging_profile_id"],
-        "tags": list(row["tags"] or []),
-        "created_at": iso(row["created_at"]),
-        "updated_at": iso(row["updated_at"]),
-    }
-
-
-def alphanumeric_sender_id_out(row: RowMapping) -> dict[str, Any]:
-    """An `alphanumeric_sender_ids` row as `AlphanumericSenderID` (contract §4.8)."""
-    return {
-        "record_type": "alphanumeric_sender_id",
-        "id": row["id"],
-        "alphanumeric_sender_id": row["alphanumeric_sender_id"],
-        "messaging_profile_id": row["messaging_profile_id"],
-        "organization_id": row["organization_id"],
-        "us_long_code_fallback": row["us_long_code_fallback"],
-    }
