@@ -25,6 +25,6 @@ class AppContext:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:
     ctx: AppContext = request.app.state.ctx
     return ctx

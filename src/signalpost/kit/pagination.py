@@ -46,11 +46,16 @@ def _as_int(name: str, raw: str | None, default: int, lo: int, hi: int | None) -
     return value
 
 
-def page_params(
+async def page_params(
     number: Annotated[str | None, Query(alias="page[number]")] = None,
     size: Annotated[str | None, Query(alias="page[size]")] = None,
 ) -> Page:
     """FastAPI dependency: the requested page, validated (size 1–250, default 20)."""
+    return parse_page(number, size)
+
+
+def parse_page(number: str | None, size: str | None) -> Page:
+    """The page asked for by raw `page[number]` / `page[size]` values."""
     return Page(
         number=_as_int("page[number]", number, 1, 1, None),
         size=_as_int("page[size]", size, 20, 1, 250),

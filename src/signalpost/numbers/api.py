@@ -148,7 +148,7 @@ def order_filter(
     )
 
 
-def profile_filter(
+async def profile_filter(
     profile_id: Annotated[str | None, Query(alias="filter[messaging_profile_id]")] = None,
 ) -> str | None:
     return profile_id or None

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from signalpost.accounts.deps import Ctx, CurrentOrg
 from signalpost.kit.clock import parse_datetime
 from signalpost.kit.errors import bad_parameter
-from signalpost.kit.pagination import Page, page_params
+from signalpost.kit.pagination import Page, page_params, parse_page
 from signalpost.numbers import service as numbers_service
 from signalpost.numbers.schemas import (
     alphanumeric_sender_id_out,
@@ -44,7 +44,7 @@ router = APIRouter(prefix="/messaging_profiles", tags=["messaging profiles"], re
 PageDep = Annotated[Page, Depends(page_params)]
 
 
-def name_filter(
+async def name_filter(
     name: Annotated[str | None, Query(alias="filter[name]")] = None,
     name_eq: Annotated[str | None, Query(alias="filter[name][eq]")] = None,
     name_contains: Annotated[str | None, Query(alias="filter[name][contains]")] = None,
@@ -63,7 +63,7 @@ def _datetime(parameter: str, raw: str | None) -> datetime | None:
         raise bad_parameter(parameter, f"{parameter} must be an ISO 8601 date-time.") from None
 
 
-def autoresp_filter(
+async def autoresp_filter(
     country_code: Annotated[str | None, Query()] = None,
     created_gte: Annotated[str | None, Query(alias="created_at[gte]")] = None,
     created_lte: Annotated[str | None, Query(alias="created_at[lte]")] = None,
@@ -79,12 +79,12 @@ def autoresp_filter(
     )
 
 
-def autoresp_page(
+async def autoresp_page(
     number: Annotated[str | None, Query(alias="page[number]")] = None,
     size: Annotated[str | None, Query(alias="page[size]")] = None,
 ) -> Page:
     # The SDKs do not page through this list, so by default it is one page of up to 250.
-    return page_params(number, size or "250")
+    return parse_page(number, size or "250")
 
 
 # --- profiles ---------------------------------------------------------------------------------
