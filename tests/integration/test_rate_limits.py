@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import httpx
 import pytest
 import telnyx
 from sqlalchemy import update
@@ -103,3 +104,32 @@ def test_queue_deadline_expires_and_backlog_is_refused(
     assert expired.to[0].status == "expired"
     assert [e.code for e in expired.errors or []] == ["40014"]
     assert wait_until(lambda: final(first.id or ""), 15).to[0].status == "delivered"
+
+
+def test_opt_out_while_queued_stops_the_message(
+    client: Telnyx, receiver: WebhookReceiver, server: RunningServer
+) -> None:
+    sender = make_sender(client, receiver, unique_number())
+    _set_rate(server, sender.number, 0.5)  # the second message waits 2 s in the queue
+    handset = "+13125550150"
+    client.messages.send(from_=sender.number, to=handset, text="first")
+    waiting = client.messages.send(from_=sender.number, to=handset, text="second").data
+    assert waiting is not None and waiting.id and (waiting.wait_seconds or 0) > 1
+    r = httpx.post(
+        f"{server.base_url}/simulator/inbound",
+        json={"from": handset, "to": sender.number, "text": "STOP"},
+        headers={"Authorization": f"Bearer {client.api_key}"},
+    )
+    assert r.status_code == 200, r.text
+
+    def final() -> Any:
+        msg = client.messages.retrieve(waiting.id or "").data
+        return (
+            msg
+            if msg and msg.to and msg.to[0].status not in ("queued", "sending", "sent")
+            else None
+        )
+
+    stopped = wait_until(final, 15)
+    assert stopped.to[0].status == "sending_failed"
+    assert [e.code for e in stopped.errors or []] == ["40300"]

@@ -304,3 +304,42 @@ def test_missing_key_is_401(server: RunningServer) -> None:
     bad = Telnyx(api_key="KEYnope", base_url=f"{server.base_url}/v2", max_retries=0)
     with pytest.raises(telnyx.AuthenticationError):
         bad.messages.retrieve(str(uuid.uuid4()))
+
+
+def test_cli_send_prints_the_id_and_follows_the_status(
+    server: RunningServer, account: Account, sender: Sender
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "TELNYX_BASE_URL": f"{server.base_url}/v2",
+        "TELNYX_API_KEY": account.api_key,
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "signalpost.cli",
+            "send",
+            "--from",
+            sender.number,
+            "--to",
+            "+14155550110",
+            "--text",
+            "cli",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    message_id = lines[0]
+    assert str(uuid.UUID(message_id)) == message_id
+    assert lines[-1].startswith("status: delivery_failed") and "40008" in lines[-1]
+    assert account.client.messages.retrieve(message_id).data.to[0].status == "delivery_failed"  # type: ignore[union-attr,index]

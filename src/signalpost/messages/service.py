@@ -557,6 +557,15 @@ async def begin_sending(ctx: AppContext, uow: UnitOfWork, message_id: str) -> Se
     if row["valid_until"] is not None and now > row["valid_until"]:
         await finalize(uow, row, "expired", "40014", billed=False)
         return SendStep(None)
+    if (
+        row["carrier_attempts"] == 0
+        and (row["wait_seconds"] or 0) > 0
+        and row["autoresponse_type"] is None
+        and await optouts.blocked_code(uow, row["messaging_profile_id"], row["to_number"])
+    ):
+        # The handset opted out while this message waited in the sender's queue.
+        await finalize(uow, row, "sending_failed", optouts.BLOCKED_CODE, billed=False)
+        return SendStep(None)
     new = await repo.update_message(
         uow,
         message_id,
