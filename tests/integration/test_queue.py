@@ -465,13 +465,13 @@ def test_a_live_worker_keeps_the_lease_of_a_slow_job(db_url: str) -> None:
     def kind(name: str) -> JobKind:
         async def detached(db: Database, job: Job) -> None:
             ran.append(name)
-            await asyncio.sleep(1.0)  # the job itself is slow: 5 leases long
+            await asyncio.sleep(2.0)  # the job itself is slow: 4 leases long
 
         return JobKind(detached=detached)
 
     async def go(db: Database) -> None:
-        first = Worker(db, {"t.slow": kind("first")}, lease=0.2, poll_interval=0.02)
-        second = Worker(db, {"t.slow": kind("second")}, lease=0.2, poll_interval=0.02)
+        first = Worker(db, {"t.slow": kind("first")}, lease=0.5, poll_interval=0.02)
+        second = Worker(db, {"t.slow": kind("second")}, lease=0.5, poll_interval=0.02)
         await enqueue_one(db, "t.slow")
         async with running(first):
             await eventually(lambda: ran)

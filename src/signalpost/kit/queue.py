@@ -23,6 +23,7 @@ import math
 import os
 import random
 import socket
+import time
 import traceback
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -194,6 +195,8 @@ class Job:
     attempts: int  # including this run
     max_attempts: int  # 0 = per the kind's retry policy
     group_key: str | None
+    worker_id: str = ""  # who holds it
+    completed: bool = False  # a detached handler finished it in its own last transaction
 
     @classmethod
     def from_row(cls, row: RowMapping) -> Job:
@@ -204,6 +207,7 @@ class Job:
             attempts=row["attempts"],
             max_attempts=row["max_attempts"],
             group_key=row["group_key"],
+            worker_id=row["locked_by"] or "",
         )
 
 
@@ -214,19 +218,24 @@ async def claim(
     lease: float,
     *,
     kinds: Collection[str] | None = None,
+    requeue: bool = True,
 ) -> list[Job]:
     """Claim up to `limit` due jobs (of `kinds`, if given) for `worker_id`, leased for `lease` s.
 
-    Due: queued with `run_at` passed. A running job whose lease expired (its worker died) is queued
-    again first, keeping its `run_at`, so it is among the first claimed. A job whose group has an
-    earlier job still pending (queued or running) is not due yet.
+    Due: queued with `run_at` passed. With `requeue`, a running job whose lease expired (its worker
+    died) is queued again first, keeping its `run_at`, so it is among the first claimed. A job whose
+    group has an earlier job still pending (queued or running) is not due yet.
     """
     if limit <= 0 or (kinds is not None and not kinds):
         return []
     now = utcnow()
     skip_locked = not db.is_sqlite
     async with db.transaction() as uow:
-        requeued = (await uow.conn.execute(requeue_expired_statement(now, skip_locked))).rowcount
+        requeued = 0
+        if requeue:
+            requeued = (
+                await uow.conn.execute(requeue_expired_statement(now, skip_locked))
+            ).rowcount
         stmt = claim_statement(
             worker_id, limit, lease, kinds=kinds, now=now, skip_locked=skip_locked
         )
@@ -305,6 +314,19 @@ async def complete(uow: UnitOfWork, job: Job, worker_id: str) -> None:
         raise LeaseLost(f"job {job.id} is no longer held by {worker_id}")
     if job.group_key is not None:
         uow.jobs_enqueued += 1  # the next job of its group is due now: wake the workers
+
+
+async def complete_within(uow: UnitOfWork, job: Job) -> None:
+    """Finish a job inside a detached handler's last unit of work, saving a transaction of its own.
+
+    The deletion commits (or rolls back) with the handler's own writes; `LeaseLost` rolls them back.
+    """
+    await complete(uow, job, job.worker_id)
+
+    def done() -> None:
+        job.completed = True
+
+    uow.after_commit(done)
 
 
 async def reschedule(
@@ -440,6 +462,7 @@ class Worker:
         self.lease = lease
         self._stopping = asyncio.Event()
         self._slot_freed = asyncio.Event()
+        self._last_requeue = float("-inf")
         self._tasks: set[asyncio.Task[None]] = set()
         self._running: set[int] = set()  # ids of the jobs this worker holds
 
@@ -483,8 +506,17 @@ class Worker:
             await asyncio.gather(*(self._run_one(j) for j in claimed))
 
     async def _claim(self, limit: int) -> list[Job]:
+        # Looking for jobs of dead workers on every claim would double the claim's cost under load;
+        # once a second (or a few times per lease, if shorter) finds them soon after they expire.
+        now = time.monotonic()
+        requeue = now - self._last_requeue >= min(1.0, self.lease / 4)
         try:
-            return await claim(self.db, self.id, limit, self.lease, kinds=self.kinds.keys())
+            jobs_ = await claim(
+                self.db, self.id, limit, self.lease, kinds=self.kinds.keys(), requeue=requeue
+            )
+            if requeue:
+                self._last_requeue = now
+            return jobs_
         except Exception:
             log.exception("claiming jobs failed")
             return []
@@ -557,8 +589,9 @@ class Worker:
             else:
                 assert kind.detached is not None
                 await kind.detached(self.db, job)
-                async with self.db.transaction() as uow:
-                    await complete(uow, job, self.id)
+                if not job.completed:
+                    async with self.db.transaction() as uow:
+                        await complete(uow, job, self.id)
         except LeaseLost:
             log.warning("job %s %s: lease lost; its effects were rolled back", job.kind, job.id)
         except RetryLater as later:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from signalpost.carriers import get_carrier
 from signalpost.context import AppContext
 from signalpost.kit.db import Database, UnitOfWork
-from signalpost.kit.queue import Job, JobKind, RetryLater, RetryPolicy
+from signalpost.kit.queue import Job, JobKind, RetryLater, RetryPolicy, complete_within
 from signalpost.messages import media, service, whatsapp
 
 
@@ -14,6 +14,8 @@ def kinds(ctx: AppContext) -> dict[str, JobKind]:
         message_id = job.payload["message_id"]
         async with db.transaction() as uow:
             step = await service.begin_sending(ctx, uow, message_id)
+            if step.row is None and step.retry_in is None:
+                await complete_within(uow, job)  # nothing left to send
         if step.retry_in is not None:
             raise RetryLater(step.retry_in)
         if step.row is None:
@@ -25,6 +27,8 @@ def kinds(ctx: AppContext) -> dict[str, JobKind]:
         result = await carrier.submit(service.submission(row))
         async with db.transaction() as uow:
             retry_in = await service.record_submission(ctx, uow, row, result)
+            if retry_in is None:
+                await complete_within(uow, job)
         if retry_in is not None:
             raise RetryLater(retry_in)
 

@@ -17,7 +17,7 @@ import httpx
 from signalpost.context import AppContext
 from signalpost.kit.clock import utcnow
 from signalpost.kit.db import Database
-from signalpost.kit.queue import Job, JobKind, RetryLater, RetryPolicy
+from signalpost.kit.queue import Job, JobKind, RetryLater, RetryPolicy, complete_within
 from signalpost.kit.signing import Signer
 from signalpost.webhooks import service
 from signalpost.webhooks.service import DeliveryConfig
@@ -45,6 +45,7 @@ async def deliver(
     event_id: str,
     *,
     now: datetime | None = None,
+    job: Job | None = None,
 ) -> None:
     """Make the next attempt of one event; raises `RetryLater` when another attempt should follow."""
     async with db.transaction() as uow:
@@ -72,6 +73,8 @@ async def deliver(
 
     async with db.transaction() as uow:
         recorded = await service.record_attempt(uow, event_id, step, result, headers)
+        if recorded and job is not None and (result.ok or step.final):
+            await complete_within(uow, job)
     if not recorded:
         # Another run (a worker whose lease ran out mid-POST) recorded this attempt first:
         # plan again from what is stored.
@@ -85,7 +88,7 @@ def kinds(ctx: AppContext) -> dict[str, JobKind]:
     config = DeliveryConfig.from_settings(ctx.settings)
 
     async def run(db: Database, job: Job) -> None:
-        await deliver(db, http_client(ctx), config, str(job.payload["event_id"]))
+        await deliver(db, http_client(ctx), config, str(job.payload["event_id"]), job=job)
 
     # The policy covers unexpected errors (e.g. the database went away); delivery attempts and
     # their backoff are counted on the event, not on the job.
