@@ -343,3 +343,38 @@ def test_cli_send_prints_the_id_and_follows_the_status(
     assert str(uuid.UUID(message_id)) == message_id
     assert lines[-1].startswith("status: delivery_failed") and "40008" in lines[-1]
     assert account.client.messages.retrieve(message_id).data.to[0].status == "delivery_failed"  # type: ignore[union-attr,index]
+
+
+def test_short_code_endpoint(
+    server: RunningServer, account: Account, client: Telnyx, sender: Sender
+) -> None:
+    from signalpost.context import AppContext
+    from signalpost.numbers import service as numbers
+
+    code = str(50000 + uuid.uuid4().int % 49999)
+
+    async def provision(ctx: AppContext) -> None:
+        async with ctx.db.transaction() as uow:
+            await numbers.add_short_code(uow, account.org.id, code, profile_id=sender.profile_id)
+
+    server.run(provision)
+    msg = client.messages.send_short_code(
+        from_=code, to="+13125550020", text="from a short code"
+    ).data
+    assert msg is not None and msg.from_ and msg.from_.phone_number == code
+    assert final_message(client, msg.id or "").to[0].status == "delivered"
+    with pytest.raises(telnyx.BadRequestError) as info:
+        client.messages.send_long_code(from_=code, to="+13125550020", text="wrong endpoint")
+    assert _error(info.value)["code"] == "40305"
+
+
+def test_alphanumeric_sender_endpoint(client: Telnyx, sender: Sender) -> None:
+    client.alphanumeric_sender_ids.create(
+        alphanumeric_sender_id="Acme Inc", messaging_profile_id=sender.profile_id
+    )
+    msg = client.messages.send_with_alphanumeric_sender(
+        from_="Acme Inc", messaging_profile_id=sender.profile_id, to="+447700900123", text="hello"
+    ).data
+    assert msg is not None and msg.from_ and msg.from_.phone_number == "Acme Inc"
+    assert msg.type == "SMS"
+    assert final_message(client, msg.id or "").to[0].status == "delivered"
