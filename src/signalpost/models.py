@@ -309,6 +309,7 @@ messages = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_messages_org_received", "organization_id", "received_at"),
     Index("ix_messages_org_updated", "organization_id", "updated_at"),  # the inbox's change feed
+    Index("ix_messages_from_completed", "from_number", "completed_at"),  # number health, pools
 )
 
 idempotency_keys = Table(

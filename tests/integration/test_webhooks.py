@@ -479,3 +479,58 @@ def test_bad_filters_are_400_with_the_parameter(
 def test_deliveries_need_an_api_key(server: RunningServer) -> None:
     r = httpx.get(f"{server.base_url}/v2/webhook_deliveries")
     assert r.status_code == 401
+
+
+def test_a_delivery_job_that_fails_for_good_fails_its_event(
+    server: RunningServer, account: Account
+) -> None:
+    """An unexpected error on the job's last run must not leave the event `pending` forever."""
+    from sqlalchemy import update
+
+    from signalpost.kit.queue import Job
+
+    event_id = str(uuid.uuid4())
+
+    async def corrupt_event(ctx: AppContext) -> None:
+        async with ctx.db.transaction() as uow:
+            await webhooks.emit(
+                uow,
+                organization_id=account.org.id,
+                event_type="message.sent",
+                payload={"id": event_id},
+                urls=["http://127.0.0.1:9/never"],
+            )
+            # A row the delivery cannot plan from (not a list of URLs).
+            await uow.conn.execute(
+                update(webhook_events)
+                .where(webhook_events.c.organization_id == account.org.id)
+                .values(urls=5)
+            )
+
+    async def last_run(ctx: AppContext) -> str:
+        async with ctx.db.transaction() as uow:
+            eid = (
+                await uow.conn.execute(
+                    select(webhook_events.c.id).where(
+                        webhook_events.c.organization_id == account.org.id
+                    )
+                )
+            ).scalar_one()
+        handler = ctx.job_kinds["webhook.deliver"].detached
+        assert handler is not None
+        job = Job(
+            id=0,
+            kind="webhook.deliver",
+            payload={"event_id": eid},
+            attempts=10,
+            max_attempts=10,
+            group_key=None,
+        )
+        with pytest.raises(TypeError):
+            await handler(ctx.db, job)
+        return str(eid)
+
+    server.run(corrupt_event)
+    eid = server.run(last_run)
+    delivery = account.client.webhook_deliveries.retrieve(eid).data
+    assert delivery is not None and delivery.status == "failed"

@@ -17,7 +17,14 @@ import httpx
 from signalpost.context import AppContext
 from signalpost.kit.clock import utcnow
 from signalpost.kit.db import Database
-from signalpost.kit.queue import Job, JobKind, RetryLater, RetryPolicy, complete_within
+from signalpost.kit.queue import (
+    Job,
+    JobKind,
+    LeaseLost,
+    RetryLater,
+    RetryPolicy,
+    complete_within,
+)
 from signalpost.kit.signing import Signer
 from signalpost.webhooks import service
 from signalpost.webhooks.service import DeliveryConfig
@@ -84,16 +91,30 @@ async def deliver(
     raise RetryLater(service.delay_after(step.attempt, config.attempts_per_url, config.retry_base))
 
 
+JOB_ATTEMPTS = 10
+
+
 def kinds(ctx: AppContext) -> dict[str, JobKind]:
     config = DeliveryConfig.from_settings(ctx.settings)
 
     async def run(db: Database, job: Job) -> None:
-        await deliver(db, http_client(ctx), config, str(job.payload["event_id"]), job=job)
+        event_id = str(job.payload["event_id"])
+        try:
+            await deliver(db, http_client(ctx), config, event_id, job=job)
+        except (RetryLater, LeaseLost):
+            raise
+        except Exception:
+            # The job's last run failed on something unexpected: the event must not stay
+            # `pending` forever (the job itself ends `failed`, visibly, too).
+            if job.attempts >= (job.max_attempts or JOB_ATTEMPTS):
+                async with db.transaction() as uow:
+                    await service.give_up(uow, event_id)
+            raise
 
     # The policy covers unexpected errors (e.g. the database went away); delivery attempts and
     # their backoff are counted on the event, not on the job.
     return {
         service.JOB_KIND: JobKind(
-            detached=run, retry=RetryPolicy(max_attempts=10, base=1.0, cap=60.0)
+            detached=run, retry=RetryPolicy(max_attempts=JOB_ATTEMPTS, base=1.0, cap=60.0)
         )
     }

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 18:26:00.982708
+Create Date: 2026-11-27 19:15:27.445543
 """
 
 from collections.abc import Sequence
@@ -175,6 +175,9 @@ def upgrade() -> None:
     )
     op.create_index(
         op.f("ix_messages_carrier_message_id"), "messages", ["carrier_message_id"], unique=False
+    )
+    op.create_index(
+        "ix_messages_from_completed", "messages", ["from_number", "completed_at"], unique=False
     )
     op.create_index(op.f("ix_messages_group_id"), "messages", ["group_id"], unique=False)
     op.create_index(
@@ -574,6 +577,7 @@ def downgrade() -> None:
     op.drop_index("ix_messages_org_received", table_name="messages")
     op.drop_index(op.f("ix_messages_messaging_profile_id"), table_name="messages")
     op.drop_index(op.f("ix_messages_group_id"), table_name="messages")
+    op.drop_index("ix_messages_from_completed", table_name="messages")
     op.drop_index(op.f("ix_messages_carrier_message_id"), table_name="messages")
     op.drop_table("messages")
     op.drop_table("idempotency_keys")
