@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from signalpost.kit.clock import utcnow
 from signalpost.kit.db import UnitOfWork
 from signalpost.models import phone_numbers, server_state
 
+_NUMBER_OWNER = select(phone_numbers).where(phone_numbers.c.phone_number == bindparam("e164"))
+
 
 async def number_owner(uow: UnitOfWork, e164: str) -> RowMapping | None:
-    q = select(phone_numbers).where(phone_numbers.c.phone_number == e164)
-    return (await uow.conn.execute(q)).mappings().first()
+    return (await uow.conn.execute(_NUMBER_OWNER, {"e164": e164})).mappings().first()
 
 
 async def get_state(uow: UnitOfWork, key: str) -> Any:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, insert, or_, select, update
+from sqlalchemy import bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.sql.dml import ReturningUpdate, Update
 
@@ -305,11 +305,14 @@ def claim_statement(
     ).returning(*jobs.c)
 
 
+_COMPLETE = delete(jobs).where(
+    jobs.c.id == bindparam("job_id"), jobs.c.locked_by == bindparam("worker_id")
+)
+
+
 async def complete(uow: UnitOfWork, job: Job, worker_id: str) -> None:
     """Delete a finished job; `LeaseLost` (roll back!) when another worker holds it by now."""
-    result = await uow.conn.execute(
-        delete(jobs).where(jobs.c.id == job.id, jobs.c.locked_by == worker_id)
-    )
+    result = await uow.conn.execute(_COMPLETE, {"job_id": job.id, "worker_id": worker_id})
     if result.rowcount == 0:
         raise LeaseLost(f"job {job.id} is no longer held by {worker_id}")
     if job.group_key is not None:

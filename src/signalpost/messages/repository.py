@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from signalpost.kit.db import UnitOfWork
@@ -19,19 +19,46 @@ from signalpost.models import (
     short_codes,
 )
 
+# The hot statements are built once, with bound parameters: building a statement and its cache key
+# on every call costs several times what executing it does.
+_OWNED_NUMBER = select(phone_numbers).where(
+    phone_numbers.c.organization_id == bindparam("org_id"),
+    phone_numbers.c.phone_number == bindparam("number"),
+)
+_OWNED_SHORT_CODE = select(short_codes).where(
+    short_codes.c.organization_id == bindparam("org_id"),
+    short_codes.c.short_code == bindparam("code"),
+)
+_PROFILE = select(messaging_profiles).where(
+    messaging_profiles.c.organization_id == bindparam("org_id"),
+    messaging_profiles.c.id == bindparam("profile_id"),
+)
+_PROFILE_BY_ID = select(messaging_profiles).where(
+    messaging_profiles.c.id == bindparam("profile_id")
+)
+_INSERT = insert(messages)
+_GET = select(messages).where(messages.c.id == bindparam("message_id"))
+_GET_OWNED = _GET.where(messages.c.organization_id == bindparam("org_id"))
+_GET_FOR_UPDATE = _GET.with_for_update()
+_UPDATE = update(messages).where(messages.c.id == bindparam("_message_id")).returning(*messages.c)
+_UPDATE_IN_STATUS = (
+    update(messages)
+    .where(
+        messages.c.id == bindparam("_message_id"),
+        messages.c.to_status == bindparam("_only_status"),
+    )
+    .returning(*messages.c)
+)
+
 
 async def owned_phone_number(uow: UnitOfWork, org_id: str, number: str) -> RowMapping | None:
-    q = select(phone_numbers).where(
-        phone_numbers.c.organization_id == org_id, phone_numbers.c.phone_number == number
-    )
-    return (await uow.conn.execute(q)).mappings().first()
+    result = await uow.conn.execute(_OWNED_NUMBER, {"org_id": org_id, "number": number})
+    return result.mappings().first()
 
 
 async def owned_short_code(uow: UnitOfWork, org_id: str, code: str) -> RowMapping | None:
-    q = select(short_codes).where(
-        short_codes.c.organization_id == org_id, short_codes.c.short_code == code
-    )
-    return (await uow.conn.execute(q)).mappings().first()
+    result = await uow.conn.execute(_OWNED_SHORT_CODE, {"org_id": org_id, "code": code})
+    return result.mappings().first()
 
 
 async def alphanumeric_sender(
@@ -46,35 +73,32 @@ async def alphanumeric_sender(
 
 
 async def profile(uow: UnitOfWork, org_id: str, profile_id: str) -> RowMapping | None:
-    q = select(messaging_profiles).where(
-        messaging_profiles.c.organization_id == org_id, messaging_profiles.c.id == profile_id
-    )
-    return (await uow.conn.execute(q)).mappings().first()
+    result = await uow.conn.execute(_PROFILE, {"org_id": org_id, "profile_id": profile_id})
+    return result.mappings().first()
 
 
 async def profile_by_id(uow: UnitOfWork, profile_id: str | None) -> RowMapping | None:
     if not profile_id:
         return None
-    q = select(messaging_profiles).where(messaging_profiles.c.id == profile_id)
-    return (await uow.conn.execute(q)).mappings().first()
+    result = await uow.conn.execute(_PROFILE_BY_ID, {"profile_id": profile_id})
+    return result.mappings().first()
 
 
 async def insert_messages(uow: UnitOfWork, rows: list[dict[str, Any]]) -> None:
-    await uow.conn.execute(insert(messages), rows)
+    await uow.conn.execute(_INSERT, rows)
 
 
 async def get(uow: UnitOfWork, message_id: str, org_id: str | None = None) -> RowMapping | None:
-    q = select(messages).where(messages.c.id == message_id)
-    if org_id is not None:
-        q = q.where(messages.c.organization_id == org_id)
-    return (await uow.conn.execute(q)).mappings().first()
+    if org_id is None:
+        result = await uow.conn.execute(_GET, {"message_id": message_id})
+    else:
+        result = await uow.conn.execute(_GET_OWNED, {"message_id": message_id, "org_id": org_id})
+    return result.mappings().first()
 
 
 async def get_for_update(uow: UnitOfWork, message_id: str) -> RowMapping | None:
-    q = select(messages).where(messages.c.id == message_id)
-    if uow.conn.dialect.name == "postgresql":
-        q = q.with_for_update()
-    return (await uow.conn.execute(q)).mappings().first()
+    stmt = _GET_FOR_UPDATE if uow.conn.dialect.name == "postgresql" else _GET
+    return (await uow.conn.execute(stmt, {"message_id": message_id})).mappings().first()
 
 
 async def group(uow: UnitOfWork, org_id: str, group_id: str) -> list[RowMapping]:
@@ -90,11 +114,12 @@ async def update_message(
     uow: UnitOfWork, message_id: str, values: dict[str, Any], *, only_status: str | None = None
 ) -> RowMapping | None:
     """Update a message (optionally only while its status is `only_status`); the new row or None."""
-    cond = messages.c.id == message_id
+    params: dict[str, Any] = {"_message_id": message_id, **values}
+    stmt = _UPDATE
     if only_status is not None:
-        cond = and_(cond, messages.c.to_status == only_status)
-    q = update(messages).where(cond).values(**values).returning(*messages.c)
-    return (await uow.conn.execute(q)).mappings().first()
+        stmt = _UPDATE_IN_STATUS
+        params["_only_status"] = only_status
+    return (await uow.conn.execute(stmt, params)).mappings().first()
 
 
 async def signing_seed(uow: UnitOfWork, org_id: str) -> str | None:

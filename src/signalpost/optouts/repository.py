@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, func, insert, select
+from sqlalchemy import ColumnElement, bindparam, delete, exists, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 
@@ -35,13 +35,17 @@ class OptoutQuery:
     created_lte: datetime | None = None
 
 
-async def is_blocked(uow: UnitOfWork, profile_id: str, handset: str) -> bool:
-    q = select(
-        exists().where(
-            optouts.c.messaging_profile_id == profile_id, optouts.c.from_number == handset
-        )
+_IS_BLOCKED = select(
+    exists().where(
+        optouts.c.messaging_profile_id == bindparam("profile_id"),
+        optouts.c.from_number == bindparam("handset"),
     )
-    return bool((await uow.conn.execute(q)).scalar())
+)  # built once: every send asks
+
+
+async def is_blocked(uow: UnitOfWork, profile_id: str, handset: str) -> bool:
+    result = await uow.conn.execute(_IS_BLOCKED, {"profile_id": profile_id, "handset": handset})
+    return bool(result.scalar())
 
 
 async def get(uow: UnitOfWork, profile_id: str, handset: str) -> RowMapping | None:

@@ -7,35 +7,44 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, and_, cast, func, insert, or_, select, update
+from sqlalchemy import Text, and_, bindparam, cast, func, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.sql.elements import ColumnElement
 
 from signalpost.kit.db import UnitOfWork
 from signalpost.models import organizations, webhook_attempts, webhook_events
 
+_INSERT_EVENT = insert(webhook_events)
+_INSERT_ATTEMPT = insert(webhook_attempts)
+_LAST_FINISHED = (
+    select(func.max(webhook_attempts.c.finished_at))
+    .where(webhook_attempts.c.event_id == webhook_events.c.id)
+    .scalar_subquery()
+)
+_DELIVERY_STATE = (
+    select(
+        webhook_events,
+        organizations.c.signing_seed,
+        _LAST_FINISHED.label("last_attempt_finished_at"),
+    )
+    .join(organizations, organizations.c.id == webhook_events.c.organization_id)
+    .where(webhook_events.c.id == bindparam("event_id"))
+)
+_ADVANCE = update(webhook_events).where(
+    webhook_events.c.id == bindparam("_event_id"),
+    webhook_events.c.status == "pending",
+    webhook_events.c.attempts == bindparam("_previous"),
+)
+
 
 async def insert_event(uow: UnitOfWork, row: Mapping[str, Any]) -> None:
-    await uow.conn.execute(insert(webhook_events).values(**row))
+    await uow.conn.execute(_INSERT_EVENT, dict(row))
 
 
 async def delivery_state(uow: UnitOfWork, event_id: str) -> RowMapping | None:
     """The event, its organization's signing seed and the end of its last attempt."""
-    last_finished = (
-        select(func.max(webhook_attempts.c.finished_at))
-        .where(webhook_attempts.c.event_id == webhook_events.c.id)
-        .scalar_subquery()
-    )
-    q = (
-        select(
-            webhook_events,
-            organizations.c.signing_seed,
-            last_finished.label("last_attempt_finished_at"),
-        )
-        .join(organizations, organizations.c.id == webhook_events.c.organization_id)
-        .where(webhook_events.c.id == event_id)
-    )
-    return (await uow.conn.execute(q)).mappings().first()
+    result = await uow.conn.execute(_DELIVERY_STATE, {"event_id": event_id})
+    return result.mappings().first()
 
 
 async def record_attempt(
@@ -52,17 +61,12 @@ async def record_attempt(
     """
     number = int(attempt["attempt"])
     advanced = await uow.conn.execute(
-        update(webhook_events)
-        .where(
-            webhook_events.c.id == event_id,
-            webhook_events.c.status == "pending",
-            webhook_events.c.attempts == number - 1,
-        )
-        .values(attempts=number, **event_values)
+        _ADVANCE,
+        {"_event_id": event_id, "_previous": number - 1, "attempts": number, **event_values},
     )
     if advanced.rowcount != 1:
         return False
-    await uow.conn.execute(insert(webhook_attempts).values(event_id=event_id, **attempt))
+    await uow.conn.execute(_INSERT_ATTEMPT, {"event_id": event_id, **attempt})
     return True
 
 
