@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, insert, or_, select, update
+from sqlalchemy import Integer, bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.sql.dml import ReturningUpdate, Update
 
@@ -230,24 +231,31 @@ async def claim(
         return []
     now = utcnow()
     skip_locked = not db.is_sqlite
+    params = {
+        "now": now,
+        "limit": limit,
+        "worker_id": worker_id,
+        "locked_until": now + timedelta(seconds=lease),
+    }
     async with db.transaction() as uow:
         requeued = 0
         if requeue:
             requeued = (
-                await uow.conn.execute(requeue_expired_statement(now, skip_locked))
+                await uow.conn.execute(requeue_expired_statement(skip_locked), {"now": now})
             ).rowcount
-        stmt = claim_statement(
-            worker_id, limit, lease, kinds=kinds, now=now, skip_locked=skip_locked
-        )
-        rows = (await uow.conn.execute(stmt)).mappings().all()
+        stmt = claim_statement(tuple(sorted(kinds)) if kinds is not None else None, skip_locked)
+        rows = (await uow.conn.execute(stmt, params)).mappings().all()
     if requeued:
         log.warning("queued %d job(s) again whose worker's lease expired", requeued)
     return sorted((Job.from_row(r) for r in rows), key=lambda j: j.id)
 
 
-def requeue_expired_statement(now: datetime, skip_locked: bool) -> Update:
-    """Queue running jobs whose lease expired again (cheap: few jobs are running at any time)."""
-    expired = select(jobs.c.id).where(jobs.c.status == "running", jobs.c.locked_until < now)
+@functools.cache
+def requeue_expired_statement(skip_locked: bool) -> Update:
+    """Queue running jobs whose lease expired (before `:now`) again; few jobs run at any time."""
+    expired = select(jobs.c.id).where(
+        jobs.c.status == "running", jobs.c.locked_until < bindparam("now")
+    )
     if skip_locked:
         # Rows another claimer is requeueing right now are its business: no waiting, no deadlock.
         cte = expired.with_for_update(skip_locked=True).cte("expired")
@@ -257,17 +265,11 @@ def requeue_expired_statement(now: datetime, skip_locked: bool) -> Update:
     return target.values(status="queued", locked_by=None, locked_until=None)
 
 
-def claim_statement(
-    worker_id: str,
-    limit: int,
-    lease: float,
-    *,
-    kinds: Collection[str] | None,
-    now: datetime,
-    skip_locked: bool,
-) -> ReturningUpdate[Any]:
-    """The `UPDATE … RETURNING` that claims due jobs (a function of its own so its SQL can be read).
+@functools.lru_cache(maxsize=64)
+def claim_statement(kinds: tuple[str, ...] | None, skip_locked: bool) -> ReturningUpdate[Any]:
+    """The `UPDATE … RETURNING` that claims due jobs, built once per kinds and backend.
 
+    Parameters: `now`, `limit`, `worker_id`, `locked_until`.
     The candidates come in `run_at` order straight from the `(status, run_at)` index, and the scan
     stops after `limit` of them passed the filters, however long the backlog.
     PostgreSQL (`skip_locked`): they are picked and locked with `FOR UPDATE SKIP LOCKED` in a CTE,
@@ -287,10 +289,16 @@ def claim_statement(
         )
         .correlate(cand),
     )
+    now = bindparam("now", type_=jobs.c.run_at.type)
     conditions = [cand.c.status == "queued", cand.c.run_at <= now, not_blocked]
     if kinds is not None:
-        conditions.append(cand.c.kind.in_(sorted(kinds)))
-    candidates = select(cand.c.id).where(*conditions).order_by(cand.c.run_at).limit(limit)
+        conditions.append(cand.c.kind.in_(kinds))
+    candidates = (
+        select(cand.c.id)
+        .where(*conditions)
+        .order_by(cand.c.run_at)
+        .limit(bindparam("limit", type_=Integer()))
+    )
     if skip_locked:
         picked = candidates.with_for_update(skip_locked=True, of=cand).cte("picked")
         target = update(jobs).where(jobs.c.id.in_(select(picked.c.id)))
@@ -298,8 +306,8 @@ def claim_statement(
         target = update(jobs).where(jobs.c.id.in_(candidates.scalar_subquery()))
     return target.values(
         status="running",
-        locked_by=worker_id,
-        locked_until=now + timedelta(seconds=lease),
+        locked_by=bindparam("worker_id"),
+        locked_until=bindparam("locked_until", type_=jobs.c.locked_until.type),
         attempts=jobs.c.attempts + 1,
         updated_at=now,
     ).returning(*jobs.c)
