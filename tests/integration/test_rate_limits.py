@@ -133,3 +133,26 @@ def test_opt_out_while_queued_stops_the_message(
     stopped = wait_until(final, 15)
     assert stopped.to[0].status == "sending_failed"
     assert [e.code for e in stopped.errors or []] == ["40300"]
+
+
+def test_scheduled_messages_keep_the_number_rate(
+    client: Telnyx, receiver: WebhookReceiver, server: RunningServer
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    sender = make_sender(client, receiver, unique_number())
+    _set_rate(server, sender.number, 0.5)  # its own rate: one message every 2 s
+    at = datetime.now(UTC) + timedelta(seconds=1)
+    msgs = [
+        client.messages.schedule(
+            from_=sender.number, to="+13125550160", text=f"s{i}", send_at=at
+        ).data
+        for i in range(2)
+    ]
+
+    def sent() -> list[Any] | None:
+        got = [client.messages.retrieve(m.id or "").data for m in msgs if m is not None]
+        return got if all(g is not None and g.sent_at for g in got) else None
+
+    first, second = sorted(wait_until(sent, 20), key=lambda m: m.sent_at)
+    assert (second.sent_at - first.sent_at).total_seconds() >= 2 - 0.1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -214,14 +213,17 @@ def validate_to_format(to: str, pointer: str = "/to") -> None:
         raise invalid_to(f"'{to}' is not a valid +E.164 phone number or short code.", pointer)
 
 
-def _limiters(ctx: AppContext, org: Organization, sender: Sender) -> list[ratelimit.Limiter]:
+def _limiters(
+    ctx: AppContext, organization_id: str, kind: str, number: str, rate_override: float | None
+) -> list[ratelimit.Limiter]:
+    """The throughput limits a message from `number` passes: its sender's and its organization's."""
     limits = ctx.settings.rate_limits
     if not limits.enabled:
         return []
-    rate = sender.rate_limit or float(getattr(limits, sender.kind))
+    rate = rate_override or float(getattr(limits, kind))
     return [
-        ratelimit.Limiter(f"sender:{sender.kind}:{sender.number}", rate),
-        ratelimit.Limiter(f"org:{org.id}", limits.organization),
+        ratelimit.Limiter(f"sender:{kind}:{number}", rate),
+        ratelimit.Limiter(f"org:{organization_id}", limits.organization),
     ]
 
 
@@ -353,7 +355,7 @@ async def _prepare(
             )
 
     send_at = _parse_send_at(ctx, req.send_at, now) if req.send_at else None
-    limiters = _limiters(ctx, org, sender)
+    limiters = _limiters(ctx, org.id, sender.kind, sender.number, sender.rate_limit)
     wall = now.timestamp()
     if send_at is None and limiters:
         ahead = await ratelimit.backlog(uow, limiters, wall)
@@ -588,11 +590,16 @@ async def _release_scheduled(
             await finalize(uow, row, "sending_failed", error, billed=False)
             return None
     wait = 0.0
-    org = Organization(row["organization_id"], "", "", "")
-    sender = Sender(row["from_number"], row["sender_kind"] or "long_code", {}, None)  # type: ignore[arg-type]
-    limiters = _limiters(ctx, org, sender)
+    kind = row["sender_kind"] or "long_code"
+    limiters = _limiters(
+        ctx,
+        row["organization_id"],
+        kind,
+        row["from_number"],
+        await _rate_override(uow, row["organization_id"], kind, row["from_number"]),
+    )
     if limiters:
-        slot = await ratelimit.reserve(uow, limiters, time.time())
+        slot = await ratelimit.reserve(uow, limiters, now.timestamp())
         wait = slot.backlog
     return await repo.update_message(
         uow,
@@ -604,6 +611,17 @@ async def _release_scheduled(
             "updated_at": now,
         },
     )
+
+
+async def _rate_override(uow: UnitOfWork, org_id: str, kind: str, number: str) -> float | None:
+    """The sender's own messages-per-second setting, if it has one."""
+    if kind == "short_code":
+        sc = await repo.owned_short_code(uow, org_id, number)
+        return sc["rate_limit"] if sc else None
+    if kind in ("long_code", "toll_free"):
+        pn = await repo.owned_phone_number(uow, org_id, number)
+        return pn["rate_limit"] if pn else None
+    return None
 
 
 def submission(row: RowMapping) -> OutboundSubmit:
