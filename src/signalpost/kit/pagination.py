@@ -8,7 +8,10 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Query
+from sqlalchemy import ColumnElement, Table, func, select
+from sqlalchemy.engine import RowMapping
 
+from signalpost.kit.db import UnitOfWork
 from signalpost.kit.errors import bad_parameter
 
 
@@ -60,3 +63,20 @@ def parse_page(number: str | None, size: str | None) -> Page:
         number=_as_int("page[number]", number, 1, 1, None),
         size=_as_int("page[size]", size, 20, 1, 250),
     )
+
+
+async def fetch_page(
+    uow: UnitOfWork,
+    table: Table,
+    where: Sequence[ColumnElement[bool]],
+    order_by: Sequence[Any],
+    offset: int,
+    limit: int,
+) -> tuple[list[RowMapping], int]:
+    """One page of `table`'s rows matching `where`, and the total count."""
+    total_q = select(func.count()).select_from(table).where(*where)
+    total = int((await uow.conn.execute(total_q)).scalar_one())
+    if offset >= total:
+        return [], total
+    q = select(table).where(*where).order_by(*order_by).offset(offset).limit(limit)
+    return list((await uow.conn.execute(q)).mappings().all()), total

@@ -11,7 +11,6 @@ from typing import Any, Literal
 from sqlalchemy import (
     ColumnElement,
     String,
-    Table,
     case,
     cast,
     delete,
@@ -25,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import RowMapping
 
 from signalpost.kit.db import UnitOfWork
+from signalpost.kit.pagination import fetch_page as _page
 from signalpost.models import (
     alphanumeric_sender_ids,
     bulk_updates,
@@ -47,23 +47,6 @@ Rows = tuple[list[RowMapping], int]
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
     for i in range(0, len(items), CHUNK):
         yield items[i : i + CHUNK]
-
-
-async def _page(
-    uow: UnitOfWork,
-    table: Table,
-    where: Sequence[ColumnElement[bool]],
-    order_by: Sequence[Any],
-    offset: int,
-    limit: int,
-) -> Rows:
-    """One page of rows matching `where`, and the total count."""
-    total_q = select(func.count()).select_from(table).where(*where)
-    total = int((await uow.conn.execute(total_q)).scalar_one())
-    if offset >= total:
-        return [], total
-    q = select(table).where(*where).order_by(*order_by).offset(offset).limit(limit)
-    return list((await uow.conn.execute(q)).mappings().all()), total
 
 
 async def profile_exists(uow: UnitOfWork, org_id: str, profile_id: str) -> bool:

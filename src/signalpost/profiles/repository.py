@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from signalpost.kit.db import UnitOfWork
+from signalpost.kit.pagination import fetch_page as _page
 from signalpost.models import (
     alphanumeric_sender_ids,
     autoresp_configs,
@@ -18,25 +18,6 @@ from signalpost.models import (
     phone_numbers,
     short_codes,
 )
-
-
-async def _page(
-    uow: UnitOfWork,
-    table: Table,
-    where: Sequence[ColumnElement[bool]],
-    order_by: Sequence[Any],
-    offset: int,
-    limit: int,
-) -> tuple[list[RowMapping], int]:
-    """One page of rows matching `where`, and the total count."""
-    total_q = select(func.count()).select_from(table).where(*where)
-    total = int((await uow.conn.execute(total_q)).scalar_one())
-    if offset >= total:
-        return [], total
-    q = select(table).where(*where).order_by(*order_by).offset(offset).limit(limit)
-    rows = list((await uow.conn.execute(q)).mappings().all())
-    return rows, total
-
 
 # --- profiles ---------------------------------------------------------------------------------
 
