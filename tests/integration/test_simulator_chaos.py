@@ -1,0 +1,117 @@
+"""The simulator's chaos setting: read, set through the API and the CLI, and what it does to sends."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import httpx
+from telnyx import Telnyx
+
+from tests.conftest import Account, unique_number
+from tests.support.messaging import FINAL, make_sender
+from tests.support.receiver import WebhookReceiver
+from tests.support.server import RunningServer
+from tests.support.wait import wait_until
+
+
+def _chaos(server: RunningServer, key: str, body: dict[str, Any] | None = None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {key}"}
+    if body is None:
+        return httpx.get(f"{server.base_url}/simulator/chaos", headers=headers)
+    return httpx.put(f"{server.base_url}/simulator/chaos", json=body, headers=headers)
+
+
+def _final_status(client: Telnyx, message_id: str) -> tuple[str, list[str]]:
+    def check() -> Any:
+        msg = client.messages.retrieve(message_id).data
+        return msg if msg and msg.to and msg.to[0].status in FINAL else None
+
+    msg = wait_until(check, 15)
+    return msg.to[0].status, [e.code for e in msg.errors or []]
+
+
+def test_chaos_changes_outcomes_and_resets(
+    server: RunningServer, account: Account, client: Telnyx, receiver: WebhookReceiver
+) -> None:
+    assert _chaos(server, account.api_key).json()["data"]["sending_failed"] == 0
+    sender = make_sender(client, receiver, unique_number())
+
+    r = _chaos(server, account.api_key, {"sending_failed": 1.0})
+    assert r.status_code == 200, r.text
+    assert _chaos(server, account.api_key).json()["data"]["sending_failed"] == 1.0
+    msg = client.messages.send(from_=sender.number, to="+14156660105", text="chaos").data
+    assert msg is not None and msg.id
+    assert _final_status(client, msg.id) == ("sending_failed", ["40008"])
+
+    _chaos(server, account.api_key, {"delivery_failed": 1.0})
+    msg = client.messages.send(from_=sender.number, to="+14156660115", text="chaos").data
+    assert msg is not None and msg.id
+    assert _final_status(client, msg.id) == ("delivery_failed", ["40008"])
+
+    _chaos(server, account.api_key, {})
+    msg = client.messages.send(from_=sender.number, to="+14156660125", text="calm").data
+    assert msg is not None and msg.id
+    assert _final_status(client, msg.id) == ("delivered", [])
+
+
+def test_chaos_from_the_cli_reaches_the_running_server(
+    server: RunningServer, account: Account, client: Telnyx, receiver: WebhookReceiver
+) -> None:
+    sender = make_sender(client, receiver, unique_number())
+    db_url = server.settings.database_url
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "signalpost.cli",
+            "simulator",
+            "chaos",
+            "--expired",
+            "1",
+            "--database-url",
+            db_url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "expired: 1.0" in done.stdout
+    wait_until(lambda: _chaos(server, account.api_key).json()["data"]["expired"] == 1.0, 5)
+
+    def expires() -> bool:
+        msg = client.messages.send(from_=sender.number, to="+14156660135", text="cli chaos").data
+        assert msg is not None and msg.id
+        return _final_status(client, msg.id)[0] == "expired"
+
+    wait_until(expires, 15, interval=0.5)  # the server re-reads the setting within a second
+    reset = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "signalpost.cli",
+            "simulator",
+            "chaos",
+            "--reset",
+            "--database-url",
+            db_url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert reset.returncode == 0 and "expired: 0.0" in reset.stdout
+
+
+def test_bad_chaos_is_rejected_with_a_pointer(server: RunningServer, account: Account) -> None:
+    r = _chaos(server, account.api_key, {"throttled": 1.5})
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["source"]["pointer"] == "/throttled"
+    r = _chaos(server, account.api_key, {"nonsense": 0.1})
+    assert r.status_code == 422
+    r = httpx.get(f"{server.base_url}/simulator/chaos")
+    assert r.status_code == 401
