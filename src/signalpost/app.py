@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import inspect
 import logging
-import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -101,14 +101,15 @@ def build_context(settings: Settings) -> AppContext:
 
 
 async def close_resources(ctx: AppContext) -> None:
-    """Close what features keep in `ctx.extras` (anything with `aclose()`, e.g. HTTP clients)."""
+    """Close what features keep in `ctx.extras` (anything with an async `aclose()` or `close()`)."""
     for resource in list(ctx.extras.values()):
-        aclose = getattr(resource, "aclose", None)
-        if aclose is not None:
-            try:
-                await aclose()
-            except Exception:
-                log.exception("closing %r failed", resource)
+        closer = getattr(resource, "aclose", None) or getattr(resource, "close", None)
+        if closer is None or not inspect.iscoroutinefunction(closer):
+            continue
+        try:
+            await closer()
+        except Exception:
+            log.exception("closing %r failed", resource)
 
 
 async def prepare(ctx: AppContext) -> accounts.Bootstrap:
@@ -121,10 +122,6 @@ async def prepare(ctx: AppContext) -> accounts.Bootstrap:
 def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAPI:
     """The ASGI application. Workers run in-process unless `settings.workers` is 0."""
     ctx = build_context(settings)
-    if ctx.db.is_sqlite:
-        # The SQLite driver runs each statement on its own thread; with the default 5 ms GIL switch
-        # interval every statement can wait that long for the event loop thread to let go.
-        sys.setswitchinterval(0.0002)
     workers_enabled = settings.workers > 0 if run_workers is None else run_workers
 
     @contextlib.asynccontextmanager

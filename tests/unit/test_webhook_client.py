@@ -21,7 +21,7 @@ def test_one_shared_client_per_process_closed_on_shutdown(tmp_path: Path) -> Non
         assert http_client(ctx) is client
         assert ctx.extras[HTTP_CLIENT_KEY] is client
         await close_resources(ctx)
-        assert client.is_closed
+        assert client.closed
         assert http_client(ctx) is not client  # a closed client is replaced on next use
         await close_resources(ctx)
         await ctx.db.dispose()

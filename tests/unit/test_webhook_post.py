@@ -1,45 +1,93 @@
-"""One webhook attempt against in-memory transports: success, errors, timeouts, truncation."""
+"""One webhook attempt against a real local server: success, errors, timeouts, truncation."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
+from collections.abc import Awaitable, Callable
 
-import httpx
+import aiohttp
 import pytest
 
 from signalpost.webhooks.service import RESPONSE_BODY_LIMIT, AttemptResult, post
 
+Respond = Callable[[bytes, bytes], Awaitable[bytes]]  # (request head, body) -> raw response
 
-def _run(
-    transport: httpx.MockTransport, timeout: float = 1.0, url: str = "http://r/hook"
-) -> AttemptResult:
+
+def _response(status: int, body: bytes = b"", headers: str = "") -> bytes:
+    return f"HTTP/1.1 {status} X\r\ncontent-length: {len(body)}\r\n{headers}\r\n".encode() + body
+
+
+def _run(respond: Respond | None, timeout: float = 1.0, url: str | None = None) -> AttemptResult:
+    """Start a raw HTTP server answering with `respond`, POST to it once, stop it."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        assert respond is not None
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            body = await reader.readexactly(length)
+            writer.write(await respond(head, body))
+            await writer.drain()
+        finally:
+            writer.close()
+
     async def go() -> AttemptResult:
-        async with httpx.AsyncClient(transport=transport) as http:
-            return await post(http, url, b'{"data":{}}', {"X-Test": "1"}, timeout)
+        if respond is None:  # nothing listens on the port
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            target = url or f"http://127.0.0.1:{port}/hook"
+            async with aiohttp.ClientSession() as http:
+                return await post(http, target, b'{"data":{}}', {"X-Test": "1"}, timeout)
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            async with aiohttp.ClientSession() as http:
+                return await post(
+                    http,
+                    url or f"http://127.0.0.1:{port}/hook",
+                    b'{"data":{}}',
+                    {"X-Test": "1"},
+                    timeout,
+                )
+        finally:
+            server.close()
 
     return asyncio.run(go())
 
 
 def test_2xx_is_success_and_the_exact_body_is_sent() -> None:
-    seen: list[httpx.Request] = []
+    seen: list[tuple[bytes, bytes]] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(204, headers={"X-Reply": "yes"})
+    async def respond(head: bytes, body: bytes) -> bytes:
+        seen.append((head, body))
+        return _response(204, headers="X-Reply: yes\r\n")
 
-    result = _run(httpx.MockTransport(handler))
+    result = _run(respond)
     assert result.ok and result.status_code == 204 and result.error is None
     assert result.response_body == ""
     assert ["x-reply", "yes"] in (result.response_headers or [])
-    assert seen[0].content == b'{"data":{}}'
-    assert seen[0].headers["x-test"] == "1"
+    head, body = seen[0]
+    assert body == b'{"data":{}}'
+    assert b"\r\nX-Test: 1\r\n" in head
+    assert head.startswith(b"POST /hook HTTP/1.1")
     assert result.latency_ms >= 0
     assert result.finished_at >= result.started_at
 
 
-@pytest.mark.parametrize("status", [199, 301, 404, 500, 503])
+@pytest.mark.parametrize("status", [301, 404, 500, 503])
 def test_other_statuses_are_failures_with_the_body_kept(status: int) -> None:
-    result = _run(httpx.MockTransport(lambda r: httpx.Response(status, text="nope")))
+    async def respond(head: bytes, body: bytes) -> bytes:
+        return _response(
+            status, b"nope", "Location: http://elsewhere/\r\n" if status == 301 else ""
+        )
+
+    result = _run(respond)
     assert not result.ok
     assert result.status_code == status
     assert result.response_body == "nope"
@@ -47,38 +95,33 @@ def test_other_statuses_are_failures_with_the_body_kept(status: int) -> None:
 
 
 def test_response_body_is_truncated_to_2_kb() -> None:
-    big = "é" * 5000  # 10 000 bytes
-    result = _run(httpx.MockTransport(lambda r: httpx.Response(500, text=big)))
+    big = ("é" * 5000).encode()  # 10 000 bytes
+
+    async def respond(head: bytes, body: bytes) -> bytes:
+        return _response(500, big)
+
+    result = _run(respond)
     assert result.response_body is not None
     assert len(result.response_body.encode()) <= RESPONSE_BODY_LIMIT + 3  # a cut character
     assert result.response_body.startswith("é" * 100)
 
 
-def test_connection_errors_and_timeouts_are_failed_attempts_with_an_error() -> None:
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused", request=request)
-
-    result = _run(httpx.MockTransport(refuse))
+def test_connection_errors_are_failed_attempts_with_an_error() -> None:
+    result = _run(None)
     assert not result.ok and result.status_code is None
-    assert result.error is not None and "connection refused" in result.error
-
-    def slow_read(request: httpx.Request) -> httpx.Response:
-        raise httpx.ReadTimeout("read timed out", request=request)
-
-    result = _run(httpx.MockTransport(slow_read))
-    assert not result.ok and result.error is not None and result.error.startswith("timeout")
+    assert result.error is not None and result.error.startswith("connection failed")
 
 
 def test_the_whole_exchange_is_bounded_by_the_timeout() -> None:
-    async def hang(request: httpx.Request) -> httpx.Response:
+    async def hang(head: bytes, body: bytes) -> bytes:
         await asyncio.sleep(5)
-        return httpx.Response(200)
+        return _response(200)
 
-    result = _run(httpx.MockTransport(hang), timeout=0.05)
+    result = _run(hang, timeout=0.05)
     assert not result.ok and result.error is not None and result.error.startswith("timeout")
     assert result.latency_ms < 2000
 
 
 def test_a_malformed_url_is_a_failed_attempt_not_a_crash() -> None:
-    result = _run(httpx.MockTransport(lambda r: httpx.Response(200)), url="not a url")
+    result = _run(None, url="not a url")
     assert not result.ok and result.error

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-import httpx
+import aiohttp
 from sqlalchemy.engine import RowMapping
 
 from signalpost import __version__
@@ -239,7 +239,7 @@ class AttemptResult:
 
 
 async def post(
-    http: httpx.AsyncClient,
+    http: aiohttp.ClientSession,
     url: str,
     body: bytes,
     headers: Mapping[str, str],
@@ -255,21 +255,24 @@ async def post(
     try:
         async with (
             asyncio.timeout(timeout),
-            http.stream("POST", url, content=body, headers=dict(headers), timeout=timeout) as resp,
+            http.post(url, data=body, headers=dict(headers), allow_redirects=False) as resp,
         ):
-            status = resp.status_code
-            resp_headers = [[k, v] for k, v in resp.headers.items()][:RESPONSE_HEADERS_LIMIT]
-            async for chunk in resp.aiter_bytes():
-                received += chunk
-                if len(received) >= RESPONSE_BODY_LIMIT:
+            status = resp.status
+            resp_headers = [[k.lower(), v] for k, v in resp.headers.items()][
+                :RESPONSE_HEADERS_LIMIT
+            ]
+            while len(received) < RESPONSE_BODY_LIMIT:
+                chunk = await resp.content.read(RESPONSE_BODY_LIMIT - len(received))
+                if not chunk:
                     break
-    except (TimeoutError, httpx.TimeoutException):
+                received += chunk
+    except TimeoutError:
         error = (
             f"timeout: no response within {timeout:g} s"
             if status is None
             else f"timeout: response body not complete within {timeout:g} s"
         )
-    except httpx.ConnectError as exc:
+    except aiohttp.ClientConnectorError as exc:
         error = f"connection failed: {exc or type(exc).__name__}"
     except Exception as exc:  # any other way the request could not be made is a failed attempt
         error = f"{type(exc).__name__}: {exc}"
