@@ -17,6 +17,7 @@ from telnyx import Telnyx
 
 from signalpost.accounts.service import Organization
 from signalpost.settings import Settings
+from tests.support.messaging import Sender, make_sender
 from tests.support.receiver import WebhookReceiver
 from tests.support.server import RunningServer, free_port
 
@@ -186,3 +187,9 @@ def unique_number(area: str = "312") -> str:
     if exchange == 555:
         exchange = 556
     return f"+1{area}{exchange:03d}{n % 10000:04d}"
+
+
+@pytest.fixture
+def sender(client: Telnyx, receiver: WebhookReceiver) -> Sender:
+    """A messaging profile whose webhooks go to `receiver`, with a fresh number on it."""
+    return make_sender(client, receiver, unique_number())

@@ -28,11 +28,6 @@ def media() -> Iterator[MediaServer]:
     server.stop()
 
 
-@pytest.fixture
-def sender(client: Telnyx, receiver: WebhookReceiver) -> Sender:
-    return make_sender(client, receiver, unique_number())
-
-
 def _error(exc: telnyx.APIStatusError) -> dict[str, Any]:
     body = exc.body
     assert isinstance(body, dict)

@@ -97,11 +97,6 @@ def count_rows(server: RunningServer, table: Any, *where: Any) -> int:
     return server.run(go)
 
 
-@pytest.fixture
-def sender(client: Telnyx, receiver: WebhookReceiver) -> Sender:
-    return make_sender(client, receiver, unique_number())
-
-
 # --- receiving ----------------------------------------------------------------------------------
 
 

@@ -39,11 +39,6 @@ def web(server: RunningServer, account: Account) -> Iterator[httpx.Client]:
     c.close()
 
 
-@pytest.fixture
-def sender(client: Telnyx, receiver: WebhookReceiver) -> Sender:
-    return make_sender(client, receiver, unique_number())
-
-
 def feed(web: httpx.Client, after: str | None = None) -> dict[str, Any]:
     r = web.get("/inbox/api/messages", params={"after": after} if after else None)
     assert r.status_code == 200, r.text

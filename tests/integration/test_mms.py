@@ -23,10 +23,10 @@ from tests.support.media_server import (
     MediaServer,
     unreachable_url,
 )
-from tests.support.messaging import FINAL, Sender, event_types, events_for, make_sender
+from tests.support.messaging import Sender, event_types, events_for, make_sender
+from tests.support.messaging import wait_final as final
 from tests.support.receiver import WebhookReceiver
 from tests.support.server import RunningServer
-from tests.support.wait import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -34,20 +34,6 @@ def media() -> Iterator[MediaServer]:
     server = MediaServer().start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def sender(client: Telnyx, receiver: WebhookReceiver) -> Sender:
-    return make_sender(client, receiver, unique_number(), destinations=["US", "CA", "GB"])
-
-
-def final(client: Telnyx, message_id: str) -> Any:
-    def check() -> Any:
-        msg = client.messages.retrieve(message_id).data
-        assert msg is not None and msg.to
-        return msg if msg.to[0].status in FINAL else None
-
-    return wait_until(check, 15)
 
 
 def _error(exc: telnyx.APIStatusError) -> dict[str, Any]:

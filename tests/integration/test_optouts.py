@@ -71,11 +71,6 @@ def raw_list(server: RunningServer, account: Account, **params: str) -> httpx.Re
     )
 
 
-@pytest.fixture
-def sender(client: Telnyx, receiver: WebhookReceiver) -> Sender:
-    return make_sender(client, receiver, unique_number())
-
-
 # --- listing ------------------------------------------------------------------------------------
 
 

@@ -8,15 +8,9 @@ import pytest
 import telnyx
 from telnyx import Telnyx
 
-from tests.conftest import unique_number
-from tests.support.messaging import Sender, event_types, make_sender
+from tests.support.messaging import Sender, event_types
 from tests.support.receiver import WebhookReceiver
 from tests.support.wait import wait_until
-
-
-@pytest.fixture
-def sender(client: Telnyx, receiver: WebhookReceiver) -> Sender:
-    return make_sender(client, receiver, unique_number())
 
 
 def test_scheduled_message_fires_on_time(

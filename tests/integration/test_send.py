@@ -10,24 +10,10 @@ import telnyx
 from telnyx import Telnyx
 
 from tests.conftest import Account, unique_number
-from tests.support.messaging import FINAL, Sender, event_types, events_for, make_sender
+from tests.support.messaging import Sender, event_types, events_for, make_sender
+from tests.support.messaging import wait_final as final_message
 from tests.support.receiver import WebhookReceiver
 from tests.support.server import RunningServer
-from tests.support.wait import wait_until
-
-
-@pytest.fixture
-def sender(client: Telnyx, receiver: WebhookReceiver) -> Sender:
-    return make_sender(client, receiver, unique_number())
-
-
-def final_message(client: Telnyx, message_id: str, timeout: float = 15.0):  # type: ignore[no-untyped-def]
-    def check():  # type: ignore[no-untyped-def]
-        msg = client.messages.retrieve(message_id).data
-        assert msg is not None and msg.to
-        return msg if msg.to[0].status in FINAL else None
-
-    return wait_until(check, timeout)
 
 
 def test_send_returns_the_queued_message(client: Telnyx, sender: Sender, account: Account) -> None:

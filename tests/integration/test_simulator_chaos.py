@@ -10,7 +10,7 @@ import httpx
 from telnyx import Telnyx
 
 from tests.conftest import Account, unique_number
-from tests.support.messaging import FINAL, make_sender
+from tests.support.messaging import make_sender, wait_final
 from tests.support.receiver import WebhookReceiver
 from tests.support.server import RunningServer
 from tests.support.wait import wait_until
@@ -24,11 +24,7 @@ def _chaos(server: RunningServer, key: str, body: dict[str, Any] | None = None) 
 
 
 def _final_status(client: Telnyx, message_id: str) -> tuple[str, list[str]]:
-    def check() -> Any:
-        msg = client.messages.retrieve(message_id).data
-        return msg if msg and msg.to and msg.to[0].status in FINAL else None
-
-    msg = wait_until(check, 15)
+    msg = wait_final(client, message_id)
     return msg.to[0].status, [e.code for e in msg.errors or []]
 
 

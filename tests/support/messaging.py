@@ -9,6 +9,7 @@ from typing import Any
 from telnyx import Telnyx
 
 from tests.support.receiver import Received, WebhookReceiver
+from tests.support.wait import wait_until
 
 FINAL = {"delivered", "delivery_failed", "delivery_unconfirmed", "sending_failed", "expired"}
 
@@ -55,3 +56,14 @@ def events_for(received: list[Received], message_id: str) -> list[dict[str, Any]
 
 def event_types(received: list[Received], message_id: str) -> list[str]:
     return [b["data"]["event_type"] for b in events_for(received, message_id)]
+
+
+def wait_final(client: Telnyx, message_id: str, timeout: float = 15.0) -> Any:
+    """The message once its recipient reached a final status (fails after `timeout`)."""
+
+    def check() -> Any:
+        msg = client.messages.retrieve(message_id).data
+        assert msg is not None and msg.to
+        return msg if msg.to[0].status in FINAL else None
+
+    return wait_until(check, timeout)
