@@ -19,6 +19,7 @@ from signalpost.context import AppContext
 from signalpost.kit import migrate
 from signalpost.kit.db import Database
 from signalpost.kit.errors import ApiError, install_error_handlers, render
+from signalpost.kit.fastlane import FastLane, LaneHandler
 from signalpost.kit.jsonio import JSONResponse
 from signalpost.kit.queue import JobKind, Worker
 from signalpost.settings import Settings
@@ -26,7 +27,8 @@ from signalpost.settings import Settings
 log = logging.getLogger("signalpost")
 
 # Feature packages: each may have `api.py` with `router` (mounted under /v2), `public_router`
-# (mounted at the root, for endpoints of our own), and `jobs.py` with `kinds(ctx)`.
+# (mounted at the root, for endpoints of our own) and `fast_routes(ctx)` (kit.fastlane), and
+# `jobs.py` with `kinds(ctx)`.
 FEATURES = (
     "accounts",
     "profiles",
@@ -163,15 +165,21 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAP
     app.add_middleware(RequireJSON)
 
     v2 = APIRouter(prefix="/v2")
+    lanes: dict[tuple[str, str], LaneHandler] = {}
     for feature in FEATURES:
         module = _feature_module(feature, "api")
         if module is None:
             continue
+        if hasattr(module, "fast_routes"):
+            lanes.update(module.fast_routes(ctx))
         if hasattr(module, "router"):
             v2.include_router(module.router)
         if hasattr(module, "public_router"):
             app.include_router(module.public_router)
     app.include_router(v2)
+    if lanes and settings.fast_lane:
+        # Outermost of our middleware: the lane answers before routing starts (kit.fastlane).
+        app.add_middleware(FastLane, routes=lanes)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     worker_poll_interval: float = Field(default=0.2, gt=0)
     job_lease_seconds: float = Field(default=60.0, gt=0)
     log_level: str = "info"
+    # Serve the send endpoints through kit.fastlane (same answers, a fraction of the CPU).
+    fast_lane: bool = True
     carrier: str = "simulator"
     simulator_latency: float = Field(default=0.05, ge=0)
     webhook_timeout: float = Field(default=2.0, gt=0)

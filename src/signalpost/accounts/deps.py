@@ -31,7 +31,11 @@ def _unauthorized(detail: str) -> ApiError:
 async def require_organization(
     request: Request, ctx: Annotated[AppContext, Depends(get_context)]
 ) -> Organization:
-    header = request.headers.get("authorization", "")
+    return await authenticate(ctx, request.headers.get("authorization", ""))
+
+
+async def authenticate(ctx: AppContext, header: str) -> Organization:
+    """The organization whose API key the `Authorization` header carries; 401 otherwise."""
     scheme, _, key = header.partition(" ")
     key = key.strip()
     if scheme.lower() != "bearer" or not key:

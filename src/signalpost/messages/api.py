@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
+from starlette.responses import Response
+from starlette.types import Scope
 
-from signalpost.accounts.deps import Ctx, CurrentOrg
+from signalpost.accounts.deps import Ctx, CurrentOrg, authenticate
 from signalpost.context import AppContext
 from signalpost.kit.clock import utcnow
 from signalpost.kit.db import UnitOfWork
 from signalpost.kit.errors import ApiError
+from signalpost.kit.fastlane import LaneHandler, is_json
 from signalpost.kit.jsonio import JSONResponse
 from signalpost.messages import group, service, whatsapp
 from signalpost.messages import repository as repo
@@ -40,11 +44,19 @@ async def respond_idempotently(
     ctx: AppContext, org_id: str, request: Request, key: str | None, produce: Produce
 ) -> JSONResponse:
     """Run `produce` once per Idempotency-Key: a repeat with the same body gets the first answer."""
+    body = await request.body() if key else b""
+    status, content = await idempotent(ctx, org_id, request.url.path, body, key, produce)
+    return JSONResponse(content, status_code=status)
+
+
+async def idempotent(
+    ctx: AppContext, org_id: str, path: str, raw_body: bytes, key: str | None, produce: Produce
+) -> tuple[int, dict[str, Any]]:
+    """`produce`'s answer (status, body), or the stored first answer to the same Idempotency-Key."""
     if not key:
         async with ctx.db.transaction() as uow:
-            body = await produce(uow)
-        return JSONResponse(body)
-    digest = service.request_hash(request.url.path, await request.body())
+            return 200, await produce(uow)
+    digest = service.request_hash(path, raw_body)
     for attempt in range(2):
         try:
             async with ctx.db.transaction() as uow:
@@ -60,7 +72,7 @@ async def respond_idempotently(
                             "This Idempotency-Key was used with a different request body.",
                             should_retry=False,
                         )
-                    return JSONResponse(record["response"], status_code=record["status_code"])
+                    return int(record["status_code"]), dict(record["response"])
                 if record is not None:
                     await repo.purge_idempotency(uow, org_id, key, fresh_after)
                 body = await produce(uow)
@@ -75,7 +87,7 @@ async def respond_idempotently(
                         "created_at": now,
                     },
                 )
-            return JSONResponse(body)
+            return 200, body
         except IntegrityError:
             # A concurrent request with the same key won; answer with its result.
             if attempt:
@@ -115,6 +127,49 @@ async def _send(
     return await respond_idempotently(ctx, org.id, request, key, produce)
 
 
+def _endpoint_of_messages(body: MessageSend) -> Endpoint:
+    return "messages" if body.from_ or not body.messaging_profile_id else "number_pool"
+
+
+# The plain send endpoints, served by the fast lane too (kit.fastlane): their body model and the
+# endpoint they send as.
+_LANES: dict[str, tuple[type[BaseModel], Callable[[Any], Endpoint]]] = {
+    "/v2/messages": (MessageSend, _endpoint_of_messages),
+    "/v2/messages/long_code": (LongCodeSend, lambda _: "long_code"),
+    "/v2/messages/short_code": (ShortCodeSend, lambda _: "short_code"),
+    "/v2/messages/alphanumeric_sender_id": (AlphanumericSend, lambda _: "alphanumeric"),
+    "/v2/messages/number_pool": (NumberPoolSend, lambda _: "number_pool"),
+}
+
+
+def fast_routes(ctx: AppContext) -> dict[tuple[str, str], LaneHandler]:
+    """The send endpoints without the framework's per-request cost; same answers as the routes."""
+
+    def lane(model: type[BaseModel], endpoint_of: Callable[[Any], Endpoint]) -> LaneHandler:
+        async def handle(scope: Scope, headers: Mapping[str, str], raw: bytes) -> Response | None:
+            if not is_json(headers.get("content-type")):
+                return None
+            org = await authenticate(ctx, headers.get("authorization", ""))
+            try:
+                body = model.model_validate_json(raw)
+            except ValidationError:
+                return None  # the full application renders validation errors
+            req = _request(endpoint_of(body), body)
+
+            async def produce(uow: UnitOfWork) -> dict[str, Any]:
+                row = await service.send(ctx, uow, org, req)
+                return {"data": outbound_payload(row)}
+
+            status, content = await idempotent(
+                ctx, org.id, scope["path"], raw, headers.get("idempotency-key"), produce
+            )
+            return JSONResponse(content, status_code=status)
+
+        return handle
+
+    return {("POST", path): lane(model, fn) for path, (model, fn) in _LANES.items()}
+
+
 @router.post("/messages", summary="Send a message")
 async def send_message(
     body: MessageSend,
@@ -123,10 +178,9 @@ async def send_message(
     request: Request,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    endpoint: Endpoint = (
-        "messages" if body.from_ or not body.messaging_profile_id else "number_pool"
+    return await _send(
+        ctx, org, request, idempotency_key, _request(_endpoint_of_messages(body), body)
     )
-    return await _send(ctx, org, request, idempotency_key, _request(endpoint, body))
 
 
 @router.post("/messages/long_code", summary="Send a message from a long code")
