@@ -13,11 +13,13 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from signalpost.accounts.deps import Ctx, CurrentOrg, authenticate
+from signalpost.accounts.service import Organization
 from signalpost.context import AppContext
 from signalpost.kit.clock import utcnow
 from signalpost.kit.db import UnitOfWork
 from signalpost.kit.errors import ApiError
 from signalpost.kit.fastlane import LaneHandler, is_json
+from signalpost.kit.groupcommit import GroupCommit
 from signalpost.kit.jsonio import JSONResponse
 from signalpost.messages import group, service, whatsapp
 from signalpost.messages import repository as repo
@@ -117,14 +119,43 @@ def _request(endpoint: Endpoint, body: Any, **extra: Any) -> SendRequest:
     )
 
 
-async def _send(
-    ctx: AppContext, org: CurrentOrg, request: Request, key: str | None, req: SendRequest
-) -> JSONResponse:
+AcceptItem = tuple[Organization, SendRequest]
+
+
+def _accept_group(ctx: AppContext) -> GroupCommit[AcceptItem, dict[str, Any]]:
+    """Concurrent sends share transactions (kit.groupcommit); one per application."""
+    accept: GroupCommit[AcceptItem, dict[str, Any]] | None = ctx.extras.get("messages.accept")
+    if accept is None:
+
+        async def work(uow: UnitOfWork, item: AcceptItem) -> dict[str, Any]:
+            row = await service.send(ctx, uow, item[0], item[1])
+            return {"data": outbound_payload(row)}
+
+        accept = GroupCommit(ctx.db, work)
+        ctx.extras["messages.accept"] = accept
+    return accept
+
+
+async def _accept(
+    ctx: AppContext, org: Organization, path: str, raw: bytes, key: str | None, req: SendRequest
+) -> tuple[int, dict[str, Any]]:
+    """Accept one message: with an Idempotency-Key in a transaction of its own, else grouped."""
+    if not key:
+        return 200, await _accept_group(ctx).submit((org, req))
+
     async def produce(uow: UnitOfWork) -> dict[str, Any]:
         row = await service.send(ctx, uow, org, req)
         return {"data": outbound_payload(row)}
 
-    return await respond_idempotently(ctx, org.id, request, key, produce)
+    return await idempotent(ctx, org.id, path, raw, key, produce)
+
+
+async def _send(
+    ctx: AppContext, org: CurrentOrg, request: Request, key: str | None, req: SendRequest
+) -> JSONResponse:
+    raw = await request.body() if key else b""
+    status, content = await _accept(ctx, org, request.url.path, raw, key, req)
+    return JSONResponse(content, status_code=status)
 
 
 def _endpoint_of_messages(body: MessageSend) -> Endpoint:
@@ -155,14 +186,8 @@ def fast_routes(ctx: AppContext) -> dict[tuple[str, str], LaneHandler]:
             except ValidationError:
                 return None  # the full application renders validation errors
             req = _request(endpoint_of(body), body)
-
-            async def produce(uow: UnitOfWork) -> dict[str, Any]:
-                row = await service.send(ctx, uow, org, req)
-                return {"data": outbound_payload(row)}
-
-            status, content = await idempotent(
-                ctx, org.id, scope["path"], raw, headers.get("idempotency-key"), produce
-            )
+            key = headers.get("idempotency-key")
+            status, content = await _accept(ctx, org, scope["path"], raw, key, req)
             return JSONResponse(content, status_code=status)
 
         return handle
