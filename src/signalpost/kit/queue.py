@@ -156,8 +156,14 @@ async def enqueue(
     )
 
 
-async def enqueue_many(uow: UnitOfWork, specs: Sequence[Mapping[str, Any]]) -> None:
-    """Add several jobs in one statement; each spec has `enqueue`'s arguments as keys."""
+async def enqueue_many(
+    uow: UnitOfWork, specs: Sequence[Mapping[str, Any]], *, defer: bool = False
+) -> None:
+    """Add several jobs in one statement; each spec has `enqueue`'s arguments as keys.
+
+    `defer`: insert them when the unit of work ends (`UnitOfWork.defer_insert`), together with the
+    jobs of the other work sharing the transaction.
+    """
     if not specs:
         return
     now = utcnow()
@@ -181,7 +187,10 @@ async def enqueue_many(uow: UnitOfWork, specs: Sequence[Mapping[str, Any]]) -> N
                 "updated_at": now,
             }
         )
-    await uow.conn.execute(insert(jobs), rows)
+    if defer:
+        uow.defer_insert(jobs, rows)
+    else:
+        await uow.conn.execute(insert(jobs), rows)
     uow.jobs_enqueued += len(rows)
 
 

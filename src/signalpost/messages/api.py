@@ -128,7 +128,7 @@ def _accept_group(ctx: AppContext) -> GroupCommit[AcceptItem, dict[str, Any]]:
     if accept is None:
 
         async def work(uow: UnitOfWork, item: AcceptItem) -> dict[str, Any]:
-            row = await service.send(ctx, uow, item[0], item[1])
+            row = await service.send(ctx, uow, item[0], item[1], defer=True)
             return {"data": outbound_payload(row)}
 
         accept = GroupCommit(ctx.db, work)

@@ -84,8 +84,14 @@ async def profile_by_id(uow: UnitOfWork, profile_id: str | None) -> RowMapping |
     return result.mappings().first()
 
 
-async def insert_messages(uow: UnitOfWork, rows: list[dict[str, Any]]) -> None:
-    await uow.conn.execute(_INSERT, rows)
+async def insert_messages(
+    uow: UnitOfWork, rows: list[dict[str, Any]], *, defer: bool = False
+) -> None:
+    """Insert now, or with `defer` when the unit of work ends (kit.db.UnitOfWork.defer_insert)."""
+    if defer:
+        uow.defer_insert(messages, rows)
+    else:
+        await uow.conn.execute(_INSERT, rows)
 
 
 async def get(uow: UnitOfWork, message_id: str, org_id: str | None = None) -> RowMapping | None:

@@ -96,10 +96,16 @@ def _kind_of_number(row: RowMapping) -> SenderKind:
 async def _profile_of(uow: UnitOfWork, org: Organization, profile_id: str | None) -> RowMapping:
     if not profile_id:
         raise invalid_from("The sender is not assigned to a messaging profile.")
-    profile = await repo.profile(uow, org.id, profile_id)
+    profile = await _profile(uow, org.id, profile_id)
     if profile is None:
         raise invalid_from("The sender's messaging profile does not exist.")
     return profile
+
+
+async def _profile(uow: UnitOfWork, org_id: str, profile_id: str) -> RowMapping | None:
+    return await uow.memo(
+        ("profile", org_id, profile_id), lambda: repo.profile(uow, org_id, profile_id)
+    )
 
 
 async def resolve_sender(uow: UnitOfWork, org: Organization, req: SendRequest) -> Sender:
@@ -122,7 +128,7 @@ async def resolve_sender(uow: UnitOfWork, org: Organization, req: SendRequest) -
                 "/messaging_profile_id",
                 422,
             )
-        profile = await repo.profile(uow, org.id, req.messaging_profile_id)
+        profile = await _profile(uow, org.id, req.messaging_profile_id)
         if profile is None:
             raise rejection(
                 "40305",
@@ -151,7 +157,9 @@ async def resolve_sender(uow: UnitOfWork, org: Organization, req: SendRequest) -
     if phone.SHORT_CODE.match(src):
         if req.endpoint == "long_code":
             raise invalid_from(f"{src} is a short code; send it with /messages/short_code.")
-        sc = await repo.owned_short_code(uow, org.id, src)
+        sc = await uow.memo(
+            ("short_code", org.id, src), lambda: repo.owned_short_code(uow, org.id, src)
+        )
         if sc is None:
             raise invalid_from(f"{src} is not a short code of this account.")
         return Sender(
@@ -162,7 +170,9 @@ async def resolve_sender(uow: UnitOfWork, org: Organization, req: SendRequest) -
         )
     if not phone.is_e164(src):
         raise invalid_from(f"'{src}' is not a +E.164 number, short code or alphanumeric sender ID.")
-    number = await repo.owned_phone_number(uow, org.id, src)
+    number = await uow.memo(
+        ("phone_number", org.id, src), lambda: repo.owned_phone_number(uow, org.id, src)
+    )
     if number is None:
         raise invalid_from(f"{src} is not a phone number of this account.")
     if req.endpoint == "short_code":
@@ -246,16 +256,27 @@ def _parse_send_at(ctx: AppContext, raw: str, now: datetime) -> datetime:
     return at
 
 
-async def send(ctx: AppContext, uow: UnitOfWork, org: Organization, req: SendRequest) -> Message:
+async def send(
+    ctx: AppContext, uow: UnitOfWork, org: Organization, req: SendRequest, *, defer: bool = False
+) -> Message:
     """Accept one message: validate, store it queued (or scheduled) and enqueue its sending."""
-    rows = await send_many(ctx, uow, org, [req])
+    rows = await send_many(ctx, uow, org, [req], defer=defer)
     return rows[0]
 
 
 async def send_many(
-    ctx: AppContext, uow: UnitOfWork, org: Organization, reqs: list[SendRequest]
+    ctx: AppContext,
+    uow: UnitOfWork,
+    org: Organization,
+    reqs: list[SendRequest],
+    *,
+    defer: bool = False,
 ) -> Sequence[Message]:
-    """Accept several messages in one unit of work (all or none); returns the stored rows."""
+    """Accept several messages in one unit of work (all or none); returns the stored rows.
+
+    `defer`: the rows are inserted when the unit of work ends (group commit), so the caller must
+    not read or change them in the same transaction.
+    """
     now = utcnow()
     rows: list[dict[str, Any]] = []
     run_ats: list[datetime] = []
@@ -263,7 +284,7 @@ async def send_many(
         row, run_at = await _prepare(ctx, uow, org, req, now)
         rows.append(row)
         run_ats.append(run_at)
-    await repo.insert_messages(uow, rows)
+    await repo.insert_messages(uow, rows, defer=defer)
     await enqueue_many(
         uow,
         [
@@ -275,6 +296,7 @@ async def send_many(
             }
             for row, run_at in zip(rows, run_ats, strict=True)
         ],
+        defer=defer,
     )
     return rows
 

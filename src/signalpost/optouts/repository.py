@@ -43,9 +43,32 @@ _IS_BLOCKED = select(
 )  # built once: every send asks
 
 
+_BLOCKED_HANDSETS = (
+    select(optouts.c.from_number)
+    .where(optouts.c.messaging_profile_id == bindparam("profile_id"))
+    .limit(bindparam("limit"))
+)
+
+# A profile with at most this many opt-outs has them read once per transaction, as a set: the
+# messages of a group commit then cost no query each. Longer lists are asked per handset.
+SMALL_LIST = 256
+
+
 async def is_blocked(uow: UnitOfWork, profile_id: str, handset: str) -> bool:
+    small = await uow.memo(("optouts", profile_id), lambda: _small_list(uow, profile_id))
+    if small is not None:
+        return handset in small
     result = await uow.conn.execute(_IS_BLOCKED, {"profile_id": profile_id, "handset": handset})
     return bool(result.scalar())
+
+
+async def _small_list(uow: UnitOfWork, profile_id: str) -> frozenset[str] | None:
+    """The profile's opted-out handsets, or None when there are more than `SMALL_LIST`."""
+    result = await uow.conn.execute(
+        _BLOCKED_HANDSETS, {"profile_id": profile_id, "limit": SMALL_LIST + 1}
+    )
+    handsets = frozenset(result.scalars())
+    return handsets if len(handsets) <= SMALL_LIST else None
 
 
 async def get(uow: UnitOfWork, profile_id: str, handset: str) -> RowMapping | None:
@@ -57,6 +80,7 @@ async def get(uow: UnitOfWork, profile_id: str, handset: str) -> RowMapping | No
 
 async def insert_if_absent(uow: UnitOfWork, values: dict[str, Any]) -> bool:
     """Insert an opt-out unless the (profile, handset) pair already has one; True if inserted."""
+    uow.cache.pop(("optouts", values["messaging_profile_id"]), None)
     dialect = uow.conn.dialect.name
     if dialect == "postgresql":
         stmt: Any = postgresql.insert(optouts).values(**values).on_conflict_do_nothing()
@@ -71,6 +95,7 @@ async def insert_if_absent(uow: UnitOfWork, values: dict[str, Any]) -> bool:
 
 
 async def delete_pair(uow: UnitOfWork, profile_id: str, handset: str) -> int:
+    uow.cache.pop(("optouts", profile_id), None)
     result = await uow.conn.execute(
         delete(optouts).where(
             optouts.c.messaging_profile_id == profile_id, optouts.c.from_number == handset
