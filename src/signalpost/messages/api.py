@@ -97,25 +97,28 @@ async def idempotent(
     raise AssertionError("unreachable")
 
 
-def _request(endpoint: Endpoint, body: Any, **extra: Any) -> SendRequest:
-    data = body.model_dump(by_alias=False, exclude_none=True)
+def _request(endpoint: Endpoint, body: Any) -> SendRequest:
+    """The service's view of a send body (the body models differ in the fields they have)."""
+
+    def field(name: str) -> Any:
+        return getattr(body, name, None)
+
     return SendRequest(
         endpoint=endpoint,
-        to=data["to"],
-        from_=data.get("from_"),
-        messaging_profile_id=data.get("messaging_profile_id"),
-        text=data.get("text"),
-        subject=data.get("subject"),
-        media_urls=list(data.get("media_urls") or []),
-        type=data.get("type"),
-        encoding=data.get("encoding", "auto"),
-        auto_detect=bool(data.get("auto_detect", False)),
-        use_profile_webhooks=bool(data.get("use_profile_webhooks", True)),
-        webhook_url=data.get("webhook_url"),
-        webhook_failover_url=data.get("webhook_failover_url"),
-        send_at=data.get("send_at"),
+        to=body.to,
+        from_=field("from_"),
+        messaging_profile_id=field("messaging_profile_id"),
+        text=field("text"),
+        subject=field("subject"),
+        media_urls=list(field("media_urls") or []),
+        type=field("type"),
+        encoding=field("encoding") or "auto",
+        auto_detect=bool(field("auto_detect")),
+        use_profile_webhooks=field("use_profile_webhooks") is not False,
+        webhook_url=field("webhook_url"),
+        webhook_failover_url=field("webhook_failover_url"),
+        send_at=field("send_at"),
         request=body.model_dump(by_alias=True, exclude_unset=True),
-        **extra,
     )
 
 
