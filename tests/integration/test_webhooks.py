@@ -516,7 +516,7 @@ def test_a_delivery_job_that_fails_for_good_fails_its_event(
                     )
                 )
             ).scalar_one()
-        handler = ctx.job_kinds["webhook.deliver"].detached
+        handler = ctx.job_kinds["webhook.deliver"].batch
         assert handler is not None
         job = Job(
             id=0,
@@ -527,7 +527,7 @@ def test_a_delivery_job_that_fails_for_good_fails_its_event(
             group_key=None,
         )
         with pytest.raises(TypeError):
-            await handler(ctx.db, job)
+            await handler(ctx.db, [job])
         return str(eid)
 
     server.run(corrupt_event)

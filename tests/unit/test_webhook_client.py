@@ -1,4 +1,4 @@
-"""The job kind is registered as detached, and the shared HTTP client is closed with the app."""
+"""The job kind is registered as a batch kind, and the shared HTTP client is closed with the app."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from signalpost.webhooks.service import JOB_KIND
 def test_one_shared_client_per_process_closed_on_shutdown(tmp_path: Path) -> None:
     ctx = build_context(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"))
     kind = ctx.job_kinds[JOB_KIND]
-    assert kind.detached is not None and kind.handler is None
+    assert kind.batch is not None and kind.detached is None and kind.handler is None
 
     async def go() -> None:
         client = http_client(ctx)

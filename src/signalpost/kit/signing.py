@@ -8,6 +8,7 @@ padded standard base64 of the raw 32-byte key (the form `TELNYX_PUBLIC_KEY` take
 from __future__ import annotations
 
 import base64
+import functools
 import time
 from dataclasses import dataclass
 
@@ -41,6 +42,12 @@ class Signer:
             "telnyx-signature-ed25519": base64.b64encode(signature).decode(),
             "telnyx-timestamp": ts,
         }
+
+
+@functools.lru_cache(maxsize=1024)
+def signer_for(seed_b64: str) -> Signer:
+    """One `Signer` per seed: deriving the key from the seed costs more than a signature."""
+    return Signer(seed_b64)
 
 
 def verify(public_b64: str, body: bytes, headers: dict[str, str]) -> bool:

@@ -1,7 +1,8 @@
 """The `webhook.deliver` job: one attempt per run, the next one scheduled as a job retry.
 
-The job is detached (it does HTTP outside any transaction). Each run reads the event's recorded
-attempts, makes the next attempt, records it, and either ends (delivered, or failed after the last
+The kind is a batch kind (it does HTTP outside any transaction). A run reads the state of all its
+events in one query, makes the next attempt of each (the POSTs run concurrently), then records
+every attempt in one transaction and either ends each job (delivered, or failed after the last
 attempt on the last URL) or asks the queue to run it again after the backoff (`RetryLater`). The
 plan is always recomputed from the stored attempts, so a run repeated after a crash continues where
 the database says the delivery is. One `aiohttp.ClientSession` per process lives in
@@ -10,6 +11,9 @@ the database says the delivery is. One `aiohttp.ClientSession` per process lives
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import aiohttp
@@ -19,17 +23,22 @@ from signalpost.kit.clock import utcnow
 from signalpost.kit.db import Database
 from signalpost.kit.queue import (
     Job,
+    JobError,
     JobKind,
     LeaseLost,
+    Outcomes,
     RetryLater,
     RetryPolicy,
-    complete_within,
+    complete_many_within,
+    held,
 )
-from signalpost.kit.signing import Signer
+from signalpost.kit.signing import signer_for
 from signalpost.webhooks import service
-from signalpost.webhooks.service import DeliveryConfig
+from signalpost.webhooks.service import DeliveryConfig, Step
 
 HTTP_CLIENT_KEY = "webhooks.http"
+JOB_ATTEMPTS = 10
+BATCH_SIZE = 100
 
 
 def http_client(ctx: AppContext) -> aiohttp.ClientSession:
@@ -49,6 +58,100 @@ def http_client(ctx: AppContext) -> aiohttp.ClientSession:
     return client
 
 
+@dataclass
+class _Post:
+    job: Job
+    event_id: str
+    step: Step
+    body: bytes
+    headers: dict[str, str]
+
+
+async def deliver_batch(
+    db: Database,
+    http: aiohttp.ClientSession,
+    config: DeliveryConfig,
+    batch: Sequence[Job],
+    *,
+    now: datetime | None = None,
+    own_jobs: bool = True,
+) -> dict[int, Exception]:
+    """Make the next attempt of each job's event; returns `RetryLater` for the jobs to run again.
+
+    With `own_jobs`, the jobs are held from the queue: only those still held are recorded, and the
+    finished ones are completed in the same transaction as their attempts.
+    """
+    outcomes: dict[int, Exception] = {}
+    event_ids = [str(job.payload["event_id"]) for job in batch]
+    async with db.transaction() as uow:
+        states = await service.delivery_states(uow, sorted(set(event_ids)))
+    finished: list[Job] = []  # nothing left to do
+    exhausted: list[tuple[Job, str]] = []  # no URL left to try
+    posts: list[_Post] = []
+    seen: set[str] = set()
+    at = (now or utcnow()).timestamp()
+    for job, event_id in zip(batch, event_ids, strict=True):
+        state = states.get(event_id)
+        if state is None or state["status"] != "pending":
+            finished.append(job)
+            continue
+        if event_id in seen:  # the same event twice in one batch: plan it again afterwards
+            outcomes[job.id] = RetryLater(0.0)
+            continue
+        seen.add(event_id)
+        done = int(state["attempts"])
+        step = service.next_step(done, list(state["urls"]), config.attempts_per_url)
+        if step is None:
+            exhausted.append((job, event_id))
+            continue
+        last: datetime | None = state["last_attempt_finished_at"]
+        if done and last is not None:
+            due = last.timestamp() + service.delay_after(
+                done, config.attempts_per_url, config.retry_base
+            )
+            if due - at > 0.001:
+                outcomes[job.id] = RetryLater(due - at)
+                continue
+        body = service.body_bytes(state["payload"], step.attempt, step.url)
+        headers = service.request_headers(
+            signer_for(state["signing_seed"]), body, config.user_agent
+        )
+        posts.append(_Post(job, event_id, step, body, headers))
+
+    results = await asyncio.gather(
+        *(service.post(http, p.step.url, p.body, p.headers, config.timeout) for p in posts)
+    )
+
+    async with db.transaction() as uow:
+        mine = {j.id for j in await held(uow, batch)} if own_jobs else {j.id for j in batch}
+        records = [
+            service.attempt_record(p.event_id, p.step, r, p.headers)
+            for p, r in zip(posts, results, strict=True)
+            if p.job.id in mine
+        ]
+        recorded = await service.record_attempts(uow, records)
+        for job, event_id in exhausted:
+            if job.id in mine:
+                await service.give_up(uow, event_id)
+        complete = [j for j in finished if j.id in mine] + [j for j, _ in exhausted if j.id in mine]
+        for p, r in zip(posts, results, strict=True):
+            if p.job.id not in mine:
+                continue
+            if p.event_id not in recorded:
+                # Another run (a worker whose lease ran out mid-POST) recorded this attempt first:
+                # plan again from what is stored.
+                outcomes[p.job.id] = RetryLater(0.0)
+            elif r.ok or p.step.final:
+                complete.append(p.job)
+            else:
+                outcomes[p.job.id] = RetryLater(
+                    service.delay_after(p.step.attempt, config.attempts_per_url, config.retry_base)
+                )
+        if own_jobs:
+            await complete_many_within(uow, complete)
+    return outcomes
+
+
 async def deliver(
     db: Database,
     http: aiohttp.ClientSession,
@@ -56,69 +159,46 @@ async def deliver(
     event_id: str,
     *,
     now: datetime | None = None,
-    job: Job | None = None,
 ) -> None:
-    """Make the next attempt of one event; raises `RetryLater` when another attempt should follow."""
-    async with db.transaction() as uow:
-        state = await service.delivery_state(uow, event_id)
-    if state is None or state["status"] != "pending":
-        return
-    done = int(state["attempts"])
-    step = service.next_step(done, list(state["urls"]), config.attempts_per_url)
-    if step is None:
-        async with db.transaction() as uow:
-            await service.give_up(uow, event_id)
-        return
-    last: datetime | None = state["last_attempt_finished_at"]
-    if done and last is not None:
-        due = last.timestamp() + service.delay_after(
-            done, config.attempts_per_url, config.retry_base
-        )
-        wait = due - (now or utcnow()).timestamp()
-        if wait > 0.001:
-            raise RetryLater(wait)
-
-    body = service.body_bytes(state["payload"], step.attempt, step.url)
-    headers = service.request_headers(Signer(state["signing_seed"]), body, config.user_agent)
-    result = await service.post(http, step.url, body, headers, config.timeout)
-
-    async with db.transaction() as uow:
-        recorded = await service.record_attempt(uow, event_id, step, result, headers)
-        if recorded and job is not None and (result.ok or step.final):
-            await complete_within(uow, job)
-    if not recorded:
-        # Another run (a worker whose lease ran out mid-POST) recorded this attempt first:
-        # plan again from what is stored.
-        raise RetryLater(0.0)
-    if result.ok or step.final:
-        return
-    raise RetryLater(service.delay_after(step.attempt, config.attempts_per_url, config.retry_base))
-
-
-JOB_ATTEMPTS = 10
+    """Make the next attempt of one event, outside the queue; `RetryLater` when another should follow."""
+    job = Job(
+        id=0,
+        kind=service.JOB_KIND,
+        payload={"event_id": event_id},
+        attempts=1,
+        max_attempts=0,
+        group_key=None,
+    )
+    outcome = (await deliver_batch(db, http, config, [job], now=now, own_jobs=False)).get(0)
+    if outcome is not None:
+        raise outcome
 
 
 def kinds(ctx: AppContext) -> dict[str, JobKind]:
     config = DeliveryConfig.from_settings(ctx.settings)
 
-    async def run(db: Database, job: Job) -> None:
-        event_id = str(job.payload["event_id"])
+    async def run(db: Database, batch: list[Job]) -> Outcomes:
         try:
-            await deliver(db, http_client(ctx), config, event_id, job=job)
-        except (RetryLater, LeaseLost):
+            return await deliver_batch(db, http_client(ctx), config, batch)
+        except (RetryLater, LeaseLost, JobError):
             raise
         except Exception:
             # The job's last run failed on something unexpected: the event must not stay
-            # `pending` forever (the job itself ends `failed`, visibly, too).
-            if job.attempts >= (job.max_attempts or JOB_ATTEMPTS):
+            # `pending` forever (the job itself ends `failed`, visibly, too). Only for a batch
+            # of one: the worker runs the jobs of a broken batch again one by one, and the others
+            # must not be given up for the bad one.
+            last = batch[0] if len(batch) == 1 else None
+            if last is not None and last.attempts >= (last.max_attempts or JOB_ATTEMPTS):
                 async with db.transaction() as uow:
-                    await service.give_up(uow, event_id)
+                    await service.give_up(uow, str(last.payload["event_id"]))
             raise
 
     # The policy covers unexpected errors (e.g. the database went away); delivery attempts and
     # their backoff are counted on the event, not on the job.
     return {
         service.JOB_KIND: JobKind(
-            detached=run, retry=RetryPolicy(max_attempts=JOB_ATTEMPTS, base=1.0, cap=60.0)
+            batch=run,
+            batch_size=BATCH_SIZE,
+            retry=RetryPolicy(max_attempts=JOB_ATTEMPTS, base=1.0, cap=60.0),
         )
     }

@@ -30,11 +30,27 @@ _DELIVERY_STATE = (
     .join(organizations, organizations.c.id == webhook_events.c.organization_id)
     .where(webhook_events.c.id == bindparam("event_id"))
 )
+_DELIVERY_STATES = (
+    select(
+        webhook_events,
+        organizations.c.signing_seed,
+        _LAST_FINISHED.label("last_attempt_finished_at"),
+    )
+    .join(organizations, organizations.c.id == webhook_events.c.organization_id)
+    .where(webhook_events.c.id.in_(bindparam("event_ids", expanding=True)))
+)
 _ADVANCE = update(webhook_events).where(
     webhook_events.c.id == bindparam("_event_id"),
     webhook_events.c.status == "pending",
     webhook_events.c.attempts == bindparam("_previous"),
 )
+# Where the deliveries of several events stand, their rows locked (PostgreSQL) in id order.
+_PROGRESS = (
+    select(webhook_events.c.id, webhook_events.c.status, webhook_events.c.attempts)
+    .where(webhook_events.c.id.in_(bindparam("event_ids", expanding=True)))
+    .order_by(webhook_events.c.id)
+)
+_PROGRESS_FOR_UPDATE = _PROGRESS.with_for_update()
 
 
 async def insert_event(uow: UnitOfWork, row: Mapping[str, Any]) -> None:
@@ -45,6 +61,66 @@ async def delivery_state(uow: UnitOfWork, event_id: str) -> RowMapping | None:
     """The event, its organization's signing seed and the end of its last attempt."""
     result = await uow.conn.execute(_DELIVERY_STATE, {"event_id": event_id})
     return result.mappings().first()
+
+
+async def insert_events(uow: UnitOfWork, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        await uow.conn.execute(_INSERT_EVENT, [dict(r) for r in rows])
+
+
+async def delivery_states(uow: UnitOfWork, event_ids: Sequence[str]) -> dict[str, RowMapping]:
+    """`delivery_state` of several events in one query, by event id (missing ones left out)."""
+    if not event_ids:
+        return {}
+    result = await uow.conn.execute(_DELIVERY_STATES, {"event_ids": list(event_ids)})
+    return {row["id"]: row for row in result.mappings()}
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One attempt to store: its `webhook_attempts` row and the event's new values."""
+
+    event_id: str
+    attempt: Mapping[str, Any]
+    event_values: Mapping[str, Any]
+
+
+async def record_attempts(uow: UnitOfWork, records: Sequence[AttemptRecord]) -> set[str]:
+    """`record_attempt` for several events at once; returns the ids of the events recorded.
+
+    The events' rows are read (and on PostgreSQL locked) first: an attempt is recorded only when
+    its event is still pending with `attempt - 1` recorded attempts, as `record_attempt` would.
+    """
+    if not records:
+        return set()
+    stmt = _PROGRESS_FOR_UPDATE if uow.conn.dialect.name == "postgresql" else _PROGRESS
+    ids = sorted({r.event_id for r in records})
+    progress = {
+        row.id: (row.status, row.attempts)
+        for row in await uow.conn.execute(stmt, {"event_ids": ids})
+    }
+    todo: list[AttemptRecord] = []
+    for r in records:
+        number = int(r.attempt["attempt"])
+        if progress.get(r.event_id) == ("pending", number - 1):
+            todo.append(r)
+            progress[r.event_id] = ("recorded", -1)  # one attempt per event and call
+    # executemany needs the same columns in every parameter set: one statement per shape.
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for r in todo:
+        number = int(r.attempt["attempt"])
+        params = {"_event_id": r.event_id, "_previous": number - 1, "attempts": number}
+        params.update(r.event_values)
+        shapes.setdefault(tuple(sorted(params)), []).append(params)
+    for params_list in shapes.values():
+        advanced = await uow.conn.execute(_ADVANCE, params_list)
+        if 0 <= advanced.rowcount != len(params_list):
+            raise RuntimeError("webhook events changed while locked")  # rolls back; never expected
+    if todo:
+        await uow.conn.execute(
+            _INSERT_ATTEMPT, [{"event_id": r.event_id, **r.attempt} for r in todo]
+        )
+    return {r.event_id for r in todo}
 
 
 async def record_attempt(

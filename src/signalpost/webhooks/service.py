@@ -32,10 +32,10 @@ from signalpost.kit import ids
 from signalpost.kit.clock import iso, utcnow
 from signalpost.kit.db import UnitOfWork
 from signalpost.kit.jsonio import dumps, loads
-from signalpost.kit.queue import enqueue
+from signalpost.kit.queue import enqueue_many
 from signalpost.kit.signing import Signer
 from signalpost.webhooks import repository as repo
-from signalpost.webhooks.repository import DeliveryQuery
+from signalpost.webhooks.repository import AttemptRecord, DeliveryQuery
 
 JOB_KIND = "webhook.deliver"
 USER_AGENT = f"signalpost-webhooks/{__version__}"
@@ -86,6 +86,19 @@ def event_data(
     }
 
 
+@dataclass(frozen=True)
+class EventSpec:
+    """One event for `emit_many`; the keyword arguments of `emit`."""
+
+    organization_id: str
+    event_type: str
+    payload: Mapping[str, Any]
+    urls: Sequence[str]
+    message_id: str | None = None
+    envelope: Envelope = "event"
+    occurred_at: datetime | None = None
+
+
 async def emit(
     uow: UnitOfWork,
     *,
@@ -103,38 +116,58 @@ async def emit(
     share a queue group, so they reach a URL in the order they were emitted (`message.sent` before
     `message.finalized`), each waiting until the one before it is delivered or has failed.
     """
-    if envelope not in ("event", "bare"):
-        raise ValueError(f"unknown webhook envelope {envelope!r}")
-    clean = _distinct(urls)
-    if not clean:
-        return None
-    event_id = ids.new_uuid()
-    occurred = occurred_at or utcnow()
-    # Round-trip through JSON so what is stored is exactly what will be serialized and sent.
-    data = loads(dumps(event_data(event_id, event_type, payload, occurred, envelope)))
-    await repo.insert_event(
-        uow,
-        {
-            "id": event_id,
-            "organization_id": organization_id,
-            "event_type": event_type,
-            "message_id": message_id,
-            "payload": data,
-            "envelope": envelope,
-            "urls": clean,
-            "status": "pending",
-            "attempts": 0,
-            "occurred_at": occurred,
-        },
-    )
-    await enqueue(
-        uow,
-        JOB_KIND,
-        {"event_id": event_id},
-        max_attempts=10,
-        group_key=f"webhooks:{message_id}" if message_id else None,
-    )
-    return event_id
+    spec = EventSpec(organization_id, event_type, payload, urls, message_id, envelope, occurred_at)
+    return (await emit_many(uow, [spec]))[0]
+
+
+async def emit_many(uow: UnitOfWork, specs: Sequence[EventSpec]) -> list[str | None]:
+    """`emit` for several events: their rows in one statement and their jobs in another.
+
+    Returns each event's id (None where it had no URL), in order.
+    """
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    job_specs: list[dict[str, Any]] = []
+    out: list[str | None] = []
+    for spec in specs:
+        if spec.envelope not in ("event", "bare"):
+            raise ValueError(f"unknown webhook envelope {spec.envelope!r}")
+        clean = _distinct(spec.urls)
+        if not clean:
+            out.append(None)
+            continue
+        event_id = ids.new_uuid()
+        occurred = spec.occurred_at or now
+        # Round-trip through JSON so what is stored is exactly what will be serialized and sent.
+        data = loads(
+            dumps(event_data(event_id, spec.event_type, spec.payload, occurred, spec.envelope))
+        )
+        rows.append(
+            {
+                "id": event_id,
+                "organization_id": spec.organization_id,
+                "event_type": spec.event_type,
+                "message_id": spec.message_id,
+                "payload": data,
+                "envelope": spec.envelope,
+                "urls": clean,
+                "status": "pending",
+                "attempts": 0,
+                "occurred_at": occurred,
+            }
+        )
+        job_specs.append(
+            {
+                "kind": JOB_KIND,
+                "payload": {"event_id": event_id},
+                "max_attempts": 10,
+                "group_key": f"webhooks:{spec.message_id}" if spec.message_id else None,
+            }
+        )
+        out.append(event_id)
+    await repo.insert_events(uow, rows)
+    await enqueue_many(uow, job_specs)
+    return out
 
 
 def _distinct(urls: Sequence[object]) -> list[str]:
@@ -289,14 +322,10 @@ async def post(
     )
 
 
-async def record_attempt(
-    uow: UnitOfWork,
-    event_id: str,
-    step: Step,
-    result: AttemptResult,
-    sent_headers: Mapping[str, str],
-) -> bool:
-    """Store the attempt and the event's new state; False if this attempt was already recorded."""
+def attempt_record(
+    event_id: str, step: Step, result: AttemptResult, sent_headers: Mapping[str, str]
+) -> AttemptRecord:
+    """The attempt's row and the event's new state, for `record_attempts`."""
     values: dict[str, Any] = {}
     if step.attempt == 1:
         values["started_at"] = result.started_at
@@ -304,8 +333,7 @@ async def record_attempt(
         values.update(status="delivered", delivered_to=step.url, finished_at=result.finished_at)
     elif step.final:
         values.update(status="failed", finished_at=result.finished_at)
-    return await repo.record_attempt(
-        uow,
+    return AttemptRecord(
         event_id=event_id,
         attempt={
             "id": ids.new_uuid(),
@@ -322,6 +350,26 @@ async def record_attempt(
         },
         event_values=values,
     )
+
+
+async def record_attempt(
+    uow: UnitOfWork,
+    event_id: str,
+    step: Step,
+    result: AttemptResult,
+    sent_headers: Mapping[str, str],
+) -> bool:
+    """Store the attempt and the event's new state; False if this attempt was already recorded."""
+    return bool(await record_attempts(uow, [attempt_record(event_id, step, result, sent_headers)]))
+
+
+async def record_attempts(uow: UnitOfWork, records: Sequence[AttemptRecord]) -> set[str]:
+    """Store several events' attempts; the ids of the events whose attempt was not already recorded."""
+    return await repo.record_attempts(uow, records)
+
+
+async def delivery_states(uow: UnitOfWork, event_ids: Sequence[str]) -> dict[str, RowMapping]:
+    return await repo.delivery_states(uow, event_ids)
 
 
 async def delivery_state(uow: UnitOfWork, event_id: str) -> RowMapping | None:
