@@ -1,4 +1,4 @@
-"""The carrier adapter interface: submit one outbound message, report what happened.
+"""The carrier adapter interface: submit outbound messages, report what happened.
 
 An adapter knows nothing of HTTP routes or webhooks. `submit` answers synchronously whether the
 carrier took the message; the delivery receipt that follows is returned as a `Receipt` to be applied
@@ -7,6 +7,7 @@ later (the simulator) or arrives on its own (a real SMSC bind calls back into th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -50,6 +51,11 @@ class Carrier(Protocol):
     name: str
 
     async def submit(self, message: OutboundSubmit) -> SubmitResult: ...
+
+    async def submit_many(self, messages: Sequence[OutboundSubmit]) -> list[SubmitResult]:
+        """Submit several messages; the answers in the same order. An adapter that can do better
+        than one at a time (one lookup, one window of an SMPP bind) overrides this."""
+        return [await self.submit(m) for m in messages]
 
     def accepts_mms(self, to_number: str) -> bool:
         """Whether an MMS can reach `to_number` on this carrier (else 40301 or the SMS fallback)."""

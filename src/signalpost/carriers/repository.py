@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
@@ -12,10 +13,21 @@ from signalpost.kit.db import UnitOfWork
 from signalpost.models import phone_numbers, server_state
 
 _NUMBER_OWNER = select(phone_numbers).where(phone_numbers.c.phone_number == bindparam("e164"))
+_NUMBER_OWNERS = select(phone_numbers.c.phone_number, phone_numbers.c.mobile).where(
+    phone_numbers.c.phone_number.in_(bindparam("numbers", expanding=True))
+)
 
 
 async def number_owner(uow: UnitOfWork, e164: str) -> RowMapping | None:
     return (await uow.conn.execute(_NUMBER_OWNER, {"e164": e164})).mappings().first()
+
+
+async def number_owners(uow: UnitOfWork, numbers: Sequence[str]) -> dict[str, RowMapping]:
+    """The owned numbers among `numbers` (with `mobile`), by number."""
+    if not numbers:
+        return {}
+    result = await uow.conn.execute(_NUMBER_OWNERS, {"numbers": sorted(set(numbers))})
+    return {row["phone_number"]: row for row in result.mappings()}
 
 
 async def get_state(uow: UnitOfWork, key: str) -> Any:

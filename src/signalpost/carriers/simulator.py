@@ -41,9 +41,11 @@ import random
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.engine import RowMapping
 
 from signalpost.carriers import repository as repo
 from signalpost.carriers.base import OutboundSubmit, Receipt, SubmitResult
@@ -125,11 +127,22 @@ class SimulatorCarrier:
         return mms_capable(to_number)
 
     async def submit(self, message: OutboundSubmit) -> SubmitResult:
-        cid = carrier_message_id(message.message_id)
+        return (await self.submit_many([message]))[0]
+
+    async def submit_many(self, messages: Sequence[OutboundSubmit]) -> list[SubmitResult]:
+        """One read of the chaos setting and one on-net lookup for all the destinations."""
+        if not messages:
+            return []
         chaos = await self.chaos()
-        latency = self.latency + chaos.extra_latency
         async with self.db.transaction() as uow:
-            owner = await repo.number_owner(uow, message.to_number)
+            owners = await repo.number_owners(uow, [m.to_number for m in messages])
+        return [self._answer(m, owners.get(m.to_number), chaos) for m in messages]
+
+    def _answer(
+        self, message: OutboundSubmit, owner: RowMapping | None, chaos: Chaos
+    ) -> SubmitResult:
+        cid = carrier_message_id(message.message_id)
+        latency = self.latency + chaos.extra_latency
         if owner is not None:
             return SubmitResult(
                 "accepted",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +49,19 @@ _UPDATE_IN_STATUS = (
         messages.c.to_status == bindparam("_only_status"),
     )
     .returning(*messages.c)
+)
+
+# Batches of the send and receipt jobs: many rows in one statement (locked in id order on PostgreSQL).
+_GET_MANY = (
+    select(messages)
+    .where(messages.c.id.in_(bindparam("message_ids", expanding=True)))
+    .order_by(messages.c.id)
+)
+_GET_MANY_FOR_UPDATE = _GET_MANY.with_for_update()
+_UPDATE_MANY = update(messages).where(messages.c.id == bindparam("_message_id"))
+_UPDATE_MANY_IN_STATUS = _UPDATE_MANY.where(messages.c.to_status == bindparam("_only_status"))
+_PROFILES_BY_ID = select(messaging_profiles).where(
+    messaging_profiles.c.id.in_(bindparam("profile_ids", expanding=True))
 )
 
 
@@ -152,3 +166,45 @@ async def purge_idempotency(uow: UnitOfWork, org_id: str, key: str, before: date
             idempotency_keys.c.created_at < before,
         )
     )
+
+
+async def get_many_for_update(uow: UnitOfWork, message_ids: Sequence[str]) -> dict[str, RowMapping]:
+    """Several messages by id (missing ones left out), locked until the transaction ends."""
+    if not message_ids:
+        return {}
+    stmt = _GET_MANY_FOR_UPDATE if uow.conn.dialect.name == "postgresql" else _GET_MANY
+    result = await uow.conn.execute(stmt, {"message_ids": sorted(set(message_ids))})
+    return {row["id"]: row for row in result.mappings()}
+
+
+async def update_many(
+    uow: UnitOfWork,
+    changes: Sequence[tuple[str, Mapping[str, Any]]],
+    *,
+    only_status: str | None = None,
+) -> None:
+    """Apply `(message_id, values)` changes with executemany (one statement per set of columns).
+
+    For rows this transaction read with `get_many_for_update`, so each change is known to apply:
+    with `only_status`, a row in another status is a bug, and the transaction is rolled back.
+    """
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for message_id, values in changes:
+        params = {"_message_id": message_id, **values}
+        if only_status is not None:
+            params["_only_status"] = only_status
+        shapes.setdefault(tuple(sorted(params)), []).append(params)
+    stmt = _UPDATE_MANY if only_status is None else _UPDATE_MANY_IN_STATUS
+    for params_list in shapes.values():
+        result = await uow.conn.execute(stmt, params_list)
+        if 0 <= result.rowcount != len(params_list):
+            raise RuntimeError(
+                f"{len(params_list) - result.rowcount} message(s) changed under a lock"
+            )
+
+
+async def profiles_by_id(uow: UnitOfWork, profile_ids: Sequence[str]) -> dict[str, RowMapping]:
+    if not profile_ids:
+        return {}
+    result = await uow.conn.execute(_PROFILES_BY_ID, {"profile_ids": sorted(set(profile_ids))})
+    return {row["id"]: row for row in result.mappings()}

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from sqlalchemy.engine import RowMapping
 
@@ -17,7 +17,7 @@ from signalpost.kit import ids, phone
 from signalpost.kit.clock import parse_datetime, utcnow
 from signalpost.kit.db import UnitOfWork
 from signalpost.kit.errors import ApiError, not_found
-from signalpost.kit.queue import enqueue, enqueue_many
+from signalpost.kit.queue import enqueue_many
 from signalpost.links import service as links
 from signalpost.messages import pool, ratelimit
 from signalpost.messages import repository as repo
@@ -505,41 +505,49 @@ async def group(uow: UnitOfWork, org: Organization, group_id: str) -> list[RowMa
 # --- lifecycle -----------------------------------------------------------------------------------
 
 
-async def emit_event(uow: UnitOfWork, row: RowMapping, event_type: str) -> None:
+async def emit_event(uow: UnitOfWork, row: Message, event_type: str) -> None:
     """Queue the webhook for a status change of an outbound message (message URLs, then profile's)."""
+    await emit_events(uow, [(row, event_type)])
+
+
+async def emit_events(uow: UnitOfWork, changes: Sequence[tuple[Message, str]]) -> None:
+    """`emit_event` for several messages: their profiles read once, events and jobs stored together."""
     from signalpost.webhooks import service as webhooks
 
-    profile = await repo.profile_by_id(uow, row["messaging_profile_id"])
-    urls = webhooks.resolve_urls(
-        row["webhook_url"], row["webhook_failover_url"], bool(row["use_profile_webhooks"]), profile
+    if not changes:
+        return
+    profiles = await repo.profiles_by_id(
+        uow, [row["messaging_profile_id"] for row, _ in changes if row["messaging_profile_id"]]
     )
-    await webhooks.emit(
-        uow,
-        organization_id=row["organization_id"],
-        event_type=event_type,
-        payload=outbound_payload(row, for_webhook=True),
-        urls=urls,
-        message_id=row["id"],
-    )
+    specs = []
+    for row, event_type in changes:
+        urls = webhooks.resolve_urls(
+            row["webhook_url"],
+            row["webhook_failover_url"],
+            bool(row["use_profile_webhooks"]),
+            profiles.get(row["messaging_profile_id"] or ""),
+        )
+        specs.append(
+            webhooks.EventSpec(
+                organization_id=row["organization_id"],
+                event_type=event_type,
+                payload=outbound_payload(row, for_webhook=True),
+                urls=urls,
+                message_id=row["id"],
+            )
+        )
+    await webhooks.emit_many(uow, specs)
 
 
-def _zero_cost(row: RowMapping) -> dict[str, Any]:
+def _zero_cost(row: Message) -> dict[str, Any]:
     currency = (row["cost"] or {}).get("currency", "USD")
     zero = {"amount": "0.0000", "currency": currency}
     return {"cost": zero, "cost_breakdown": {"rate": zero, "carrier_fee": zero}}
 
 
-async def finalize(
-    uow: UnitOfWork,
-    row: RowMapping,
-    status: str,
-    error_code: str | None = None,
-    *,
-    billed: bool = True,
-    from_status: str | None = None,
-) -> RowMapping | None:
-    """Move a message to a final status and queue `message.finalized` (once)."""
-    now = utcnow()
+def _final_values(
+    row: Message, status: str, error_code: str | None, billed: bool, now: datetime
+) -> dict[str, Any]:
     values: dict[str, Any] = {
         "to_status": status,
         "completed_at": now,
@@ -550,6 +558,20 @@ async def finalize(
         values["errors"] = [*list(row["errors"] or []), delivery_error(error_code)]
     if not billed:
         values.update(_zero_cost(row))
+    return values
+
+
+async def finalize(
+    uow: UnitOfWork,
+    row: Message,
+    status: str,
+    error_code: str | None = None,
+    *,
+    billed: bool = True,
+    from_status: str | None = None,
+) -> RowMapping | None:
+    """Move a message to a final status and queue `message.finalized` (once)."""
+    values = _final_values(row, status, error_code, billed, utcnow())
     new = await repo.update_message(
         uow, row["id"], values, only_status=from_status or row["to_status"]
     )
@@ -559,10 +581,39 @@ async def finalize(
 
 
 @dataclass(frozen=True)
+class Final:
+    """A final status for `finalize_many`; `extra` are further columns changed with it."""
+
+    row: Message
+    status: str
+    error_code: str | None = None
+    billed: bool = True
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+async def finalize_many(uow: UnitOfWork, finals: Sequence[Final]) -> list[Message]:
+    """`finalize` for several messages read (and locked) in this transaction with
+    `repo.get_many_for_update`, each still in its `row`'s status; returns the new rows."""
+    if not finals:
+        return []
+    now = utcnow()
+    by_status: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}
+    new_rows: list[Message] = []
+    for f in finals:
+        values = {**f.extra, **_final_values(f.row, f.status, f.error_code, f.billed, now)}
+        by_status.setdefault(f.row["to_status"], []).append((f.row["id"], values))
+        new_rows.append({**f.row, **values})
+    for status, changes in by_status.items():
+        await repo.update_many(uow, changes, only_status=status)
+    await emit_events(uow, [(row, "message.finalized") for row in new_rows])
+    return new_rows
+
+
+@dataclass(frozen=True)
 class SendStep:
     """What the send job decided before talking to the carrier."""
 
-    row: RowMapping | None
+    row: Message | None
     retry_in: float | None = None
 
 
@@ -581,11 +632,8 @@ async def begin_sending(ctx: AppContext, uow: UnitOfWork, message_id: str) -> Se
     if row["valid_until"] is not None and now > row["valid_until"]:
         await finalize(uow, row, "expired", "40014", billed=False)
         return SendStep(None)
-    if (
-        row["carrier_attempts"] == 0
-        and (row["wait_seconds"] or 0) > 0
-        and row["autoresponse_type"] is None
-        and await optouts.blocked_code(uow, row["messaging_profile_id"], row["to_number"])
+    if _recheck_optout(row) and await optouts.blocked_code(
+        uow, row["messaging_profile_id"], row["to_number"]
     ):
         # The handset opted out while this message waited in the sender's queue.
         await finalize(uow, row, "sending_failed", optouts.BLOCKED_CODE, billed=False)
@@ -600,6 +648,52 @@ async def begin_sending(ctx: AppContext, uow: UnitOfWork, message_id: str) -> Se
         },
     )
     return SendStep(new)
+
+
+def _recheck_optout(row: Message) -> bool:
+    """Whether the message waited in its sender's queue, so an opt-out may have come meanwhile."""
+    return bool(
+        row["carrier_attempts"] == 0
+        and (row["wait_seconds"] or 0) > 0
+        and row["autoresponse_type"] is None
+    )
+
+
+async def begin_sending_many(
+    ctx: AppContext, uow: UnitOfWork, message_ids: Sequence[str]
+) -> dict[str, SendStep]:
+    """`begin_sending` for several messages with one read and a few writes in all; a scheduled
+    message being released takes `begin_sending`'s own path."""
+    rows = await repo.get_many_for_update(uow, message_ids)
+    now = utcnow()
+    steps: dict[str, SendStep] = {}
+    changes: list[tuple[str, Mapping[str, Any]]] = []
+    finals: list[Final] = []
+    for message_id in message_ids:
+        row = rows.pop(message_id, None)  # a message named twice goes on once
+        steps.setdefault(message_id, SendStep(None))
+        if row is None or row["to_status"] not in ("queued", "sending", "scheduled"):
+            continue
+        if row["to_status"] == "scheduled":
+            steps[message_id] = await begin_sending(ctx, uow, message_id)
+        elif row["valid_until"] is not None and now > row["valid_until"]:
+            finals.append(Final(row, "expired", "40014", billed=False))
+        elif _recheck_optout(row) and await optouts.blocked_code(
+            uow, row["messaging_profile_id"], row["to_number"]
+        ):
+            # The handset opted out while this message waited in the sender's queue.
+            finals.append(Final(row, "sending_failed", optouts.BLOCKED_CODE, billed=False))
+        else:
+            values = {
+                "to_status": "sending",
+                "carrier_attempts": row["carrier_attempts"] + 1,
+                "updated_at": now,
+            }
+            changes.append((message_id, values))
+            steps[message_id] = SendStep({**row, **values})
+    await repo.update_many(uow, changes)
+    await finalize_many(uow, finals)
+    return steps
 
 
 async def _release_scheduled(
@@ -646,7 +740,7 @@ async def _rate_override(uow: UnitOfWork, org_id: str, kind: str, number: str) -
     return None
 
 
-def submission(row: RowMapping) -> OutboundSubmit:
+def submission(row: Message) -> OutboundSubmit:
     return OutboundSubmit(
         message_id=row["id"],
         organization_id=row["organization_id"],
@@ -661,80 +755,121 @@ def submission(row: RowMapping) -> OutboundSubmit:
 
 
 async def record_submission(
-    ctx: AppContext, uow: UnitOfWork, row: RowMapping, result: SubmitResult
+    ctx: AppContext, uow: UnitOfWork, row: Message, result: SubmitResult
 ) -> float | None:
     """Apply the carrier's answer. Returns a delay when the message must be submitted again."""
+    retry = await record_submissions(ctx, uow, [(row, result)])
+    return retry.get(row["id"])
+
+
+async def record_submissions(
+    ctx: AppContext, uow: UnitOfWork, answers: Sequence[tuple[Message, SubmitResult]]
+) -> dict[str, float]:
+    """Apply the carrier's answers to messages it was given (now `sending`), all in a few
+    statements. Returns, by message id, the delay after which a message must be submitted again
+    (the carrier throttled it). A message no longer `sending` (a repeated run recorded it first)
+    is left alone."""
+    from signalpost.messages import inbound, whatsapp
+
+    rows = await repo.get_many_for_update(uow, [row["id"] for row, _ in answers])
     now = utcnow()
-    common = {
-        "to_carrier": result.to_carrier or row["to_carrier"],
-        "to_line_type": result.to_line_type,
-    }
-    if result.outcome == "accepted":
-        sent = await repo.update_message(
-            uow,
-            row["id"],
-            {
+    sent: list[tuple[Message, SubmitResult]] = []
+    queued: list[tuple[str, Mapping[str, Any]]] = []
+    finals: list[Final] = []
+    retry: dict[str, float] = {}
+    for message, result in answers:
+        row = rows.get(message["id"])
+        if row is None or row["to_status"] != "sending":
+            continue
+        rows.pop(message["id"])  # one answer per message
+        common = {
+            "to_carrier": result.to_carrier or row["to_carrier"],
+            "to_line_type": result.to_line_type,
+        }
+        if result.outcome == "accepted":
+            values = {
                 **common,
                 "to_status": "sent",
                 "sent_at": now,
                 "valid_until": None,
                 "carrier_message_id": result.carrier_message_id,
                 "updated_at": now,
-            },
-            only_status="sending",
-        )
-        if sent is None:
-            return None
-        await emit_event(uow, sent, "message.sent")
-        if result.receipt is not None:
-            await enqueue(
-                uow,
-                "message.receipt",
-                {
-                    "message_id": row["id"],
+            }
+            sent.append(({**row, **values}, result))
+        elif result.outcome == "throttled":
+            retry_at = now + timedelta(seconds=result.retry_after)
+            if row["valid_until"] is not None and retry_at > row["valid_until"]:
+                finals.append(Final(row, "expired", "40014", billed=False))
+            else:
+                queued.append((row["id"], {**common, "to_status": "queued", "updated_at": now}))
+                retry[row["id"]] = result.retry_after
+        else:
+            finals.append(Final(row, "sending_failed", result.error_code or "40008", False, common))
+    await repo.update_many(
+        uow,
+        [(new["id"], {k: new[k] for k in _SENT_COLUMNS}) for new, _ in sent],
+        only_status="sending",
+    )
+    await repo.update_many(uow, queued, only_status="sending")
+    await emit_events(uow, [(new, "message.sent") for new, _ in sent])
+    await enqueue_many(
+        uow,
+        [
+            {
+                "kind": "message.receipt",
+                "payload": {
+                    "message_id": new["id"],
                     "status": result.receipt.status,
                     "error_code": result.receipt.error_code,
                 },
-                delay=result.receipt.after,
-            )
-        from signalpost.messages import inbound, whatsapp
-
-        await inbound.after_submission(ctx, uow, sent, result)
-        await whatsapp.after_sent(uow, sent, result)  # the simulated read receipt
-        return None
-    if result.outcome == "throttled":
-        valid_until = row["valid_until"]
-        retry_at = now + timedelta(seconds=result.retry_after)
-        if valid_until is not None and retry_at > valid_until:
-            await finalize(uow, row, "expired", "40014", billed=False, from_status="sending")
-            return None
-        await repo.update_message(
-            uow,
-            row["id"],
-            {**common, "to_status": "queued", "updated_at": now},
-            only_status="sending",
-        )
-        return result.retry_after
-    await repo.update_message(uow, row["id"], common)
-    await finalize(
-        uow,
-        row,
-        "sending_failed",
-        result.error_code or "40008",
-        billed=False,
-        from_status="sending",
+                "delay": result.receipt.after,
+            }
+            for new, result in sent
+            if result.receipt is not None
+        ],
     )
-    return None
+    for new, result in sent:
+        # On-net arrival or a simulated handset's reply; the simulated WhatsApp read receipt.
+        # Both return at once, without a statement, for the messages that need neither.
+        await inbound.after_submission(ctx, uow, as_row(new), result)
+        await whatsapp.after_sent(uow, as_row(new), result)
+    await finalize_many(uow, finals)
+    return retry
+
+
+_SENT_COLUMNS = (
+    "to_carrier",
+    "to_line_type",
+    "to_status",
+    "sent_at",
+    "valid_until",
+    "carrier_message_id",
+    "updated_at",
+)
+
+
+def as_row(message: Message) -> RowMapping:
+    """A message row built in memory (the old row plus the values written), for functions typed
+    for rows read from the database; they only read it by column name."""
+    return cast(RowMapping, message)
 
 
 async def apply_receipt(
     uow: UnitOfWork, message_id: str, status: str, error_code: str | None
 ) -> None:
     """A delivery receipt from the carrier: the final status of a sent message."""
-    row = await repo.get_for_update(uow, message_id)
-    if row is None or row["to_status"] != "sent":
-        return
-    await finalize(uow, row, status, error_code, from_status="sent")
+    await apply_receipts(uow, [(message_id, status, error_code)])
+
+
+async def apply_receipts(uow: UnitOfWork, receipts: Sequence[tuple[str, str, str | None]]) -> None:
+    """Delivery receipts `(message_id, status, error_code)`: each `sent` message becomes final."""
+    rows = await repo.get_many_for_update(uow, [r[0] for r in receipts])
+    finals: list[Final] = []
+    for message_id, status, error_code in receipts:
+        row = rows.pop(message_id, None)  # a second receipt for one message finds it final
+        if row is not None and row["to_status"] == "sent":
+            finals.append(Final(row, status, error_code))
+    await finalize_many(uow, finals)
 
 
 def request_hash(path: str, body: bytes) -> str:
