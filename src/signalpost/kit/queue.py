@@ -265,6 +265,18 @@ async def claim(
     return sorted((Job.from_row(r) for r in rows), key=lambda j: j.id)
 
 
+# What a `Job` is made of: claiming returns these only (no timestamps to convert).
+_JOB_COLUMNS = (
+    jobs.c.id,
+    jobs.c.kind,
+    jobs.c.payload,
+    jobs.c.attempts,
+    jobs.c.max_attempts,
+    jobs.c.group_key,
+    jobs.c.locked_by,
+)
+
+
 @functools.cache
 def requeue_expired_statement(skip_locked: bool) -> Update:
     """Queue running jobs whose lease expired (before `:now`) again; few jobs run at any time."""
@@ -325,7 +337,7 @@ def claim_statement(kinds: tuple[str, ...] | None, skip_locked: bool) -> Returni
         locked_until=bindparam("locked_until", type_=jobs.c.locked_until.type),
         attempts=jobs.c.attempts + 1,
         updated_at=now,
-    ).returning(*jobs.c)
+    ).returning(*_JOB_COLUMNS)
 
 
 _COMPLETE = delete(jobs).where(
@@ -632,11 +644,12 @@ class Worker:
     async def run(self) -> None:
         """Poll for due jobs and run them concurrently; returns after `stop()` once in-flight jobs end."""
         keeper = asyncio.create_task(self._keep_leases())
+        taken = False
         try:
             while not self._stopping.is_set():
                 self._slot_freed.clear()  # before counting: a job ending from now on wakes us
                 free = self.concurrency - len(self._running)
-                if free > 0:
+                if free > 0 and not taken:
                     # Cleared before claiming: an enqueue that commits from now on wakes us up.
                     self.db.jobs_available.clear()
                     want = min(self.batch, free)
@@ -644,9 +657,14 @@ class Worker:
                     for unit in self._units(claimed):
                         self._start(unit)
                     if len(claimed) == want:
-                        await asyncio.sleep(0)  # more may be due; let the started jobs begin
+                        # More may be due: the other workers of this process claim too.
+                        self.db.jobs_available.set()
+                        await asyncio.sleep(0)  # let the started jobs begin
                         continue
-                await self._wait(for_jobs=free > 0)
+                woken = await self._wait(for_jobs=free > 0)
+                # Woken by an enqueue that another worker's claim, begun since, has taken in:
+                # claiming again would find nothing (each empty claim is a write transaction).
+                taken = woken and not self.db.jobs_available.is_set()
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
         finally:
@@ -705,15 +723,20 @@ class Worker:
         self._tasks.discard(task)
         self._slot_freed.set()
 
-    async def _wait(self, *, for_jobs: bool) -> None:
-        """Until the poll interval passes, `stop()`, and: an enqueue (`for_jobs`), or a free slot."""
+    async def _wait(self, *, for_jobs: bool) -> bool:
+        """Until the poll interval passes, `stop()`, and: an enqueue (`for_jobs`), or a free slot.
+
+        True when an enqueue ended the wait."""
         event = self.db.jobs_available if for_jobs else self._slot_freed
         waits = [asyncio.ensure_future(self._stopping.wait()), asyncio.ensure_future(event.wait())]
         try:
-            await asyncio.wait(waits, timeout=self.poll_interval, return_when="FIRST_COMPLETED")
+            done, _ = await asyncio.wait(
+                waits, timeout=self.poll_interval, return_when="FIRST_COMPLETED"
+            )
         finally:
             for w in waits:
                 w.cancel()
+        return for_jobs and waits[1] in done
 
     async def _keep_leases(self) -> None:
         interval = self.lease / 3

@@ -510,8 +510,11 @@ async def emit_event(uow: UnitOfWork, row: Message, event_type: str) -> None:
     await emit_events(uow, [(row, event_type)])
 
 
-async def emit_events(uow: UnitOfWork, changes: Sequence[tuple[Message, str]]) -> None:
-    """`emit_event` for several messages: their profiles read once, events and jobs stored together."""
+async def emit_events(
+    uow: UnitOfWork, changes: Sequence[tuple[Message, str]], *, defer: bool = False
+) -> None:
+    """`emit_event` for several messages: their profiles read once, events and jobs stored together
+    (with `defer`, when the unit of work ends: see `webhooks.emit_many`)."""
     from signalpost.webhooks import service as webhooks
 
     if not changes:
@@ -536,7 +539,7 @@ async def emit_events(uow: UnitOfWork, changes: Sequence[tuple[Message, str]]) -
                 message_id=row["id"],
             )
         )
-    await webhooks.emit_many(uow, specs)
+    await webhooks.emit_many(uow, specs, defer=defer)
 
 
 def _zero_cost(row: Message) -> dict[str, Any]:
@@ -593,7 +596,9 @@ class Final:
 
 async def finalize_many(uow: UnitOfWork, finals: Sequence[Final]) -> list[Message]:
     """`finalize` for several messages read (and locked) in this transaction with
-    `repo.get_many_for_update`, each still in its `row`'s status; returns the new rows."""
+    `repo.get_many_for_update`, each still in its `row`'s status; returns the new rows.
+
+    The events and their jobs are inserted when the unit of work ends."""
     if not finals:
         return []
     now = utcnow()
@@ -605,7 +610,7 @@ async def finalize_many(uow: UnitOfWork, finals: Sequence[Final]) -> list[Messag
         new_rows.append({**f.row, **values})
     for status, changes in by_status.items():
         await repo.update_many(uow, changes, only_status=status)
-    await emit_events(uow, [(row, "message.finalized") for row in new_rows])
+    await emit_events(uow, [(row, "message.finalized") for row in new_rows], defer=True)
     return new_rows
 
 
@@ -811,7 +816,9 @@ async def record_submissions(
         only_status="sending",
     )
     await repo.update_many(uow, queued, only_status="sending")
-    await emit_events(uow, [(new, "message.sent") for new, _ in sent])
+    # Events, their jobs and the receipt jobs go in when the unit of work ends: one statement
+    # per table.
+    await emit_events(uow, [(new, "message.sent") for new, _ in sent], defer=True)
     await enqueue_many(
         uow,
         [
@@ -827,6 +834,7 @@ async def record_submissions(
             for new, result in sent
             if result.receipt is not None
         ],
+        defer=True,
     )
     for new, result in sent:
         # On-net arrival or a simulated handset's reply; the simulated WhatsApp read receipt.

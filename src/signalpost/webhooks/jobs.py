@@ -124,8 +124,9 @@ async def deliver_batch(
 
     async with db.transaction() as uow:
         mine = {j.id for j in await held(uow, batch)} if own_jobs else {j.id for j in batch}
+        attempt_ids = iter(service.new_uuids(len(posts)))
         records = [
-            service.attempt_record(p.event_id, p.step, r, p.headers)
+            service.attempt_record(p.event_id, p.step, r, p.headers, next(attempt_ids))
             for p, r in zip(posts, results, strict=True)
             if p.job.id in mine
         ]

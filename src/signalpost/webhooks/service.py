@@ -18,7 +18,9 @@ Delivery rules (contract §9.1, §9.4):
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,9 +33,10 @@ from signalpost import __version__
 from signalpost.kit import ids
 from signalpost.kit.clock import iso, utcnow
 from signalpost.kit.db import UnitOfWork
-from signalpost.kit.jsonio import dumps, loads
+from signalpost.kit.jsonio import dumps
 from signalpost.kit.queue import enqueue_many
 from signalpost.kit.signing import Signer
+from signalpost.models import webhook_events
 from signalpost.webhooks import repository as repo
 from signalpost.webhooks.repository import AttemptRecord, DeliveryQuery
 
@@ -120,28 +123,30 @@ async def emit(
     return (await emit_many(uow, [spec]))[0]
 
 
-async def emit_many(uow: UnitOfWork, specs: Sequence[EventSpec]) -> list[str | None]:
+async def emit_many(
+    uow: UnitOfWork, specs: Sequence[EventSpec], *, defer: bool = False
+) -> list[str | None]:
     """`emit` for several events: their rows in one statement and their jobs in another.
 
-    Returns each event's id (None where it had no URL), in order.
+    Returns each event's id (None where it had no URL), in order. `defer`: the rows are inserted
+    when the unit of work ends (`UnitOfWork.defer_insert`), with the other rows deferred in it.
     """
     now = utcnow()
     rows: list[dict[str, Any]] = []
     job_specs: list[dict[str, Any]] = []
     out: list[str | None] = []
-    for spec in specs:
+    event_ids = new_uuids(len(specs))
+    for spec, event_id in zip(specs, event_ids, strict=True):
         if spec.envelope not in ("event", "bare"):
             raise ValueError(f"unknown webhook envelope {spec.envelope!r}")
         clean = _distinct(spec.urls)
         if not clean:
             out.append(None)
             continue
-        event_id = ids.new_uuid()
         occurred = spec.occurred_at or now
-        # Round-trip through JSON so what is stored is exactly what will be serialized and sent.
-        data = loads(
-            dumps(event_data(event_id, spec.event_type, spec.payload, occurred, spec.envelope))
-        )
+        # Stored as the database layer serializes JSON (orjson, like `jsonio.dumps`): what is
+        # read back for each attempt is exactly what the body will say.
+        data = event_data(event_id, spec.event_type, spec.payload, occurred, spec.envelope)
         rows.append(
             {
                 "id": event_id,
@@ -165,9 +170,21 @@ async def emit_many(uow: UnitOfWork, specs: Sequence[EventSpec]) -> list[str | N
             }
         )
         out.append(event_id)
-    await repo.insert_events(uow, rows)
-    await enqueue_many(uow, job_specs)
+    if not rows:
+        return out
+    if defer:
+        uow.defer_insert(webhook_events, rows)
+    else:
+        await repo.insert_events(uow, rows)
+    await enqueue_many(uow, job_specs, defer=defer)
     return out
+
+
+def new_uuids(n: int) -> list[str]:
+    """`n` random (version 4) UUIDs from one read of the system's random source, which costs a
+    system call per read."""
+    raw = os.urandom(16 * n)
+    return [str(uuid.UUID(bytes=raw[16 * i : 16 * i + 16], version=4)) for i in range(n)]
 
 
 def _distinct(urls: Sequence[object]) -> list[str]:
@@ -323,9 +340,14 @@ async def post(
 
 
 def attempt_record(
-    event_id: str, step: Step, result: AttemptResult, sent_headers: Mapping[str, str]
+    event_id: str,
+    step: Step,
+    result: AttemptResult,
+    sent_headers: Mapping[str, str],
+    attempt_id: str | None = None,
 ) -> AttemptRecord:
-    """The attempt's row and the event's new state, for `record_attempts`."""
+    """The attempt's row (id `attempt_id`, or a new one) and the event's new state, for
+    `record_attempts`."""
     values: dict[str, Any] = {}
     if step.attempt == 1:
         values["started_at"] = result.started_at
@@ -336,7 +358,7 @@ def attempt_record(
     return AttemptRecord(
         event_id=event_id,
         attempt={
-            "id": ids.new_uuid(),
+            "id": attempt_id or ids.new_uuid(),
             "url": step.url,
             "attempt": step.attempt,
             "status_code": result.status_code,
