@@ -169,12 +169,23 @@ class Receiver:
         self.finalized: dict[str, float] = {}
         self.server: asyncio.Server | None = None
         self.port = 0
+        self._writers: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         self.port = self.server.sockets[0].getsockname()[1]
 
+    async def stop(self) -> None:
+        """Close the server's connections, so that no handler is left waiting on a socket."""
+        if self.server is None:
+            return
+        self.server.close()
+        for writer in list(self._writers):
+            writer.close()
+        await asyncio.sleep(0.05)
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -191,6 +202,7 @@ class Receiver:
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
+            self._writers.discard(writer)
             writer.close()
 
 
@@ -321,6 +333,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 p.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 p.kill()
+        await receiver.stop()
 
 
 def main() -> None:

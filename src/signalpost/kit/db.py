@@ -28,6 +28,11 @@ def _json_text(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+def _json_value(raw: Any) -> Any:
+    # SQLite hands back a JSON column holding a bare number as that number (column affinity).
+    return orjson.loads(raw) if isinstance(raw, str | bytes) else raw
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
 
@@ -50,6 +55,38 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+    # SQLite keeps datetimes as text, `YYYY-MM-DD HH:MM:SS.ffffff` (the form SQLAlchemy's SQLite
+    # dialect writes, and compares as strings). The dialect's own conversion goes through string
+    # templates and a regular expression per value; these do the same with `isoformat` and
+    # `fromisoformat` at a fraction of the cost, which shows on every row a message touches.
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is not None:
+                if value.utcoffset():
+                    value = value.astimezone(UTC)
+                value = value.replace(tzinfo=None)
+            return value.isoformat(sep=" ", timespec="microseconds")
+
+        return process
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+
+        def process(value: str | datetime | None) -> datetime | None:
+            if value is None:
+                return None
+            parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+        return process
 
 
 @functools.cache
@@ -157,7 +194,7 @@ class Database:
         kwargs: dict[str, Any] = {
             "echo": echo,
             "json_serializer": _json_text,
-            "json_deserializer": orjson.loads,
+            "json_deserializer": _json_value,
         }
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30}
@@ -175,7 +212,7 @@ class Database:
                 self.url.replace("+aiosqlite", "", 1),
                 echo=echo,
                 json_serializer=_json_text,
-                json_deserializer=orjson.loads,
+                json_deserializer=_json_value,
                 connect_args={"timeout": 30, "check_same_thread": False},
             )
             _configure_sqlite(self.sync_engine)

@@ -1,0 +1,41 @@
+"""`UTCDateTime` on SQLite: the text form SQLAlchemy's SQLite dialect uses, read back aware in UTC,
+and ordered correctly by SQL comparisons (SQLite compares the text)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from sqlalchemy import Column, Integer, MetaData, Table, create_engine, insert, select, text
+from sqlalchemy.dialects import sqlite
+
+from signalpost.kit.db import UTCDateTime
+
+
+def test_sqlite_text_form_matches_the_dialects() -> None:
+    dialect = sqlite.dialect()
+    ours = UTCDateTime().bind_processor(dialect)
+    assert ours is not None
+    naive = datetime(2021, 3, 15, 12, 5, 57)
+    assert ours(naive) == "2021-03-15 12:05:57.000000"
+    assert ours(naive.replace(tzinfo=UTC, microsecond=105542)) == "2021-03-15 12:05:57.105542"
+    plus_two = datetime(2021, 3, 15, 14, 5, 57, 1, tzinfo=timezone(timedelta(hours=2)))
+    assert ours(plus_two) == "2021-03-15 12:05:57.000001"
+    assert ours(None) is None
+
+
+def test_round_trip_and_ordering_on_sqlite() -> None:
+    meta = MetaData()
+    t = Table("t", meta, Column("id", Integer, primary_key=True), Column("at", UTCDateTime))
+    engine = create_engine("sqlite://")
+    meta.create_all(engine)
+    base = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    values = [base, base + timedelta(microseconds=1), base + timedelta(seconds=1), None]
+    with engine.begin() as conn:
+        conn.execute(insert(t), [{"id": i, "at": v} for i, v in enumerate(values)])
+        # A value written by the dialect's own conversion (no microseconds) reads back too.
+        conn.execute(text("INSERT INTO t (id, at) VALUES (9, '2026-01-02 03:04:05')"))
+        rows = dict(conn.execute(select(t.c.id, t.c.at)).all())
+        later = conn.execute(select(t.c.id).where(t.c.at > base).order_by(t.c.at)).scalars().all()
+    assert [rows[i] for i in range(4)] == values
+    assert rows[9] == base and rows[0] is not None and rows[0].tzinfo is not None
+    assert later == [1, 2]
