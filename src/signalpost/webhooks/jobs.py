@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import aiohttp
+from yarl import URL
 
 from signalpost.context import AppContext
 from signalpost.kit.clock import utcnow
@@ -37,8 +38,10 @@ from signalpost.webhooks import service
 from signalpost.webhooks.service import DeliveryConfig, Step
 
 HTTP_CLIENT_KEY = "webhooks.http"
+SLOTS_KEY = "webhooks.slots"
 JOB_ATTEMPTS = 10
 BATCH_SIZE = 100
+PER_HOST = 50  # connections to one receiver at a time
 
 
 def http_client(ctx: AppContext) -> aiohttp.ClientSession:
@@ -51,11 +54,35 @@ def http_client(ctx: AppContext) -> aiohttp.ClientSession:
     if not isinstance(client, aiohttp.ClientSession) or client.closed:
         client = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=ctx.settings.webhook_timeout),
-            connector=aiohttp.TCPConnector(limit=200, limit_per_host=50),
+            connector=aiohttp.TCPConnector(limit=200, limit_per_host=PER_HOST),
             skip_auto_headers=("User-Agent", "Content-Type"),
         )
         ctx.extras[HTTP_CLIENT_KEY] = client
     return client
+
+
+def host_slots(ctx: AppContext) -> dict[str, asyncio.Semaphore]:
+    """One semaphore per receiving host and port, as wide as the client's connections to it.
+
+    A POST takes a slot before its timeout starts: the time a batch's POSTs wait for a connection
+    of our own must not count against the receiver's `webhook_timeout`.
+    """
+    slots: dict[str, asyncio.Semaphore] = ctx.extras.setdefault(SLOTS_KEY, {})
+    return slots
+
+
+async def _post(
+    slots: dict[str, asyncio.Semaphore] | None,
+    http: aiohttp.ClientSession,
+    post: _Post,
+    timeout: float,
+) -> service.AttemptResult:
+    if slots is None:
+        return await service.post(http, post.step.url, post.body, post.headers, timeout)
+    url = URL(post.step.url)
+    slot = slots.setdefault(f"{url.host}:{url.port}", asyncio.Semaphore(PER_HOST))
+    async with slot:
+        return await service.post(http, post.step.url, post.body, post.headers, timeout)
 
 
 @dataclass
@@ -75,6 +102,7 @@ async def deliver_batch(
     *,
     now: datetime | None = None,
     own_jobs: bool = True,
+    slots: dict[str, asyncio.Semaphore] | None = None,
 ) -> dict[int, Exception]:
     """Make the next attempt of each job's event; returns `RetryLater` for the jobs to run again.
 
@@ -118,9 +146,7 @@ async def deliver_batch(
         )
         posts.append(_Post(job, event_id, step, body, headers))
 
-    results = await asyncio.gather(
-        *(service.post(http, p.step.url, p.body, p.headers, config.timeout) for p in posts)
-    )
+    results = await asyncio.gather(*(_post(slots, http, p, config.timeout) for p in posts))
 
     async with db.transaction() as uow:
         mine = {j.id for j in await held(uow, batch)} if own_jobs else {j.id for j in batch}
@@ -180,7 +206,7 @@ def kinds(ctx: AppContext) -> dict[str, JobKind]:
 
     async def run(db: Database, batch: list[Job]) -> Outcomes:
         try:
-            return await deliver_batch(db, http_client(ctx), config, batch)
+            return await deliver_batch(db, http_client(ctx), config, batch, slots=host_slots(ctx))
         except (RetryLater, LeaseLost, JobError):
             raise
         except Exception:
