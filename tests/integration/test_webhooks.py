@@ -534,3 +534,35 @@ def test_a_delivery_job_that_fails_for_good_fails_its_event(
     eid = server.run(last_run)
     delivery = account.client.webhook_deliveries.retrieve(eid).data
     assert delivery is not None and delivery.status == "failed"
+
+
+def test_events_delivered_in_one_batch_each_keep_their_own_retries(
+    server: RunningServer, receiver: WebhookReceiver, account: Account
+) -> None:
+    """Events committed together are delivered as one batch: a failing receiver retries its own
+    events with backoff and fails them, while the others are delivered once."""
+    ok, bad = path(), path()
+    receiver.behave(bad, status=503)
+
+    async def emit_together(ctx: AppContext) -> list[str | None]:
+        specs = [
+            webhooks.EventSpec(account.org.id, "message.sent", {"id": f"m{i}"}, [receiver.url(p)])
+            for i, p in enumerate([ok, bad, ok, ok, bad, ok])
+        ]
+        async with ctx.db.transaction() as uow:
+            return await webhooks.emit_many(uow, specs)
+
+    event_ids = server.run(emit_together)
+    results = [finished(account, str(e)) for e in event_ids]
+    assert [d.status for d in results] == [
+        "delivered",
+        "failed",
+        "delivered",
+        "delivered",
+        "failed",
+        "delivered",
+    ]
+    for d in results:
+        assert len(d.attempts or []) == (1 if d.status == "delivered" else 3)
+    assert len(receiver.on(ok)) == 4
+    assert len(receiver.on(bad)) == 6
