@@ -181,10 +181,20 @@ async def emit_many(
 
 
 def new_uuids(n: int) -> list[str]:
-    """`n` random (version 4) UUIDs from one read of the system's random source, which costs a
-    system call per read."""
-    raw = os.urandom(16 * n)
-    return [str(uuid.UUID(bytes=raw[16 * i : 16 * i + 16], version=4)) for i in range(n)]
+    """`n` ids like `ids.new_uuid` (UUID version 7: the time in milliseconds first, so rows made
+    together sit together in primary-key indexes), from one read of the system's random source
+    instead of one each. Within one call they ascend (a counter in `rand_a`)."""
+    ms = time.time_ns() // 1_000_000
+    raw = os.urandom(8 * n)
+    out = []
+    for i in range(n):
+        rand_b = int.from_bytes(raw[8 * i : 8 * i + 8], "big") & _RAND_B
+        value = ms << 80 | 0x7 << 76 | (i & 0xFFF) << 64 | 0b10 << 62 | rand_b
+        out.append(str(uuid.UUID(int=value)))
+    return out
+
+
+_RAND_B = (1 << 62) - 1
 
 
 def _distinct(urls: Sequence[object]) -> list[str]:
