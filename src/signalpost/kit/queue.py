@@ -872,7 +872,7 @@ class Worker:
                 params = {"job_ids": [j.id for j in finished], "worker_id": self.id}
                 done = (await uow.conn.execute(_COMPLETE_MANY, params)).rowcount
                 if done != len(finished):
-                    log.warning("%d job(s) %s: lease lost", len(finished) - done, kind)
+                    log.warning("%d job(s) %s: lease lost", len(finished) - done, batch[0].kind)
                 if any(j.group_key is not None for j in finished):
                     uow.jobs_enqueued += 1
             if retries:
