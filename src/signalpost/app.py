@@ -139,6 +139,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAP
                 ctx.job_kinds,
                 poll_interval=settings.worker_poll_interval,
                 lease=settings.job_lease_seconds,
+                linger=settings.worker_linger,
             )
             for _ in range(settings.workers if workers_enabled else 0)
         ]

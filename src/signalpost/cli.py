@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import signal
 from collections.abc import Awaitable, Callable
@@ -80,6 +81,18 @@ def banner(settings: Settings, boot: accounts.Bootstrap, workers: int) -> str:
     )
 
 
+def tune_gc() -> None:
+    """Collect garbage less often in long-running server processes.
+
+    Every request and every job allocates thousands of short-lived objects; with the default
+    thresholds the collector runs hundreds of times a second under load, for about a tenth of the
+    CPU. Objects alive at start-up (modules, the application) are frozen out of collections.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 @app.command()
 def serve(
     config: ConfigOpt = None,
@@ -107,6 +120,7 @@ def serve(
         print(banner(settings, boot, settings.workers), flush=True)
 
     application.state.on_ready = on_ready
+    tune_gc()
     uvicorn.run(
         application,
         host=settings.host,
@@ -135,6 +149,7 @@ def worker(
                 ctx.job_kinds,
                 poll_interval=settings.worker_poll_interval,
                 lease=settings.job_lease_seconds,
+                linger=settings.worker_linger,
             )
             for _ in range(n)
         ]
@@ -149,6 +164,7 @@ def worker(
         print(f"signalpost worker: {n} task(s) on {settings.safe_database_url}", flush=True)
         await asyncio.gather(*(w.run() for w in workers))
 
+    tune_gc()
     run_with_context(settings, go)
 
 

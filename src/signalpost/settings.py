@@ -39,8 +39,10 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=0, le=65535)
     public_url: str | None = None
     api_key: str | None = None
-    workers: int = Field(default=4, ge=0)
+    workers: int = Field(default=1, ge=0)
     worker_poll_interval: float = Field(default=0.2, gt=0)
+    # While busy, a worker lets due jobs gather this long before claiming them (kit.queue.Worker).
+    worker_linger: float = Field(default=0.02, ge=0, le=5)
     job_lease_seconds: float = Field(default=60.0, gt=0)
     log_level: str = "info"
     # Serve the send endpoints through kit.fastlane (same answers, a fraction of the CPU).

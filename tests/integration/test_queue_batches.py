@@ -317,3 +317,39 @@ def test_a_batch_kind_needs_one_handler_and_a_positive_size() -> None:
         JobKind(batch=batch, detached=detached)
     with pytest.raises(ValueError):
         JobKind(batch=batch, batch_size=0)
+
+
+@pytest.mark.parametrize("linger", [0.0, 0.3])
+def test_a_busy_worker_lingers_so_jobs_arriving_one_by_one_run_as_one_batch(
+    db_url: str,  # noqa: F811
+    linger: float,
+) -> None:
+    """Idle, a worker claims a new job at once; busy, it lets the next ones gather for `linger`."""
+    sizes: list[int] = []
+    seen: list[float] = []
+
+    async def batch(db: Database, jobs_: list[Job]) -> None:
+        sizes.append(len(jobs_))
+        seen.append(asyncio.get_running_loop().time())
+        await record_runs(db, jobs_)
+
+    async def go(db: Database) -> None:
+        kinds = {"t.trickle": JobKind(batch=batch, batch_size=100)}
+        loop = asyncio.get_running_loop()
+        async with running(Worker(db, kinds, poll_interval=0.05, linger=linger)):
+            start = loop.time()
+            await enqueue_n(db, "t.trickle", 1)
+            await eventually(lambda: sizes)
+            assert seen[0] - start < 0.25  # idle: no lingering for the first job
+            for _ in range(8):  # then one job every 20 ms
+                await asyncio.sleep(0.02)
+                async with db.transaction() as uow:
+                    await enqueue_many(uow, [{"kind": "t.trickle", "payload": {}}])
+            await eventually(lambda: sum(sizes) == 9)
+        assert await eventually(lambda: no_jobs_left(db))
+
+    arun(db_url, go)
+    if linger:
+        assert len(sizes) <= 3, sizes  # the eight gathered into one or two batches
+    else:
+        assert len(sizes) >= 5, sizes  # each claimed on its own (or nearly)

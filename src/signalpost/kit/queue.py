@@ -602,11 +602,21 @@ def _describe(exc: BaseException) -> str:
     return "".join(traceback.format_exception_only(type(exc), exc)).strip()
 
 
+# How long after a claim that found jobs a worker still counts as busy (see `Worker.linger`).
+BUSY_AFTER_CLAIM = 0.5
+
+
 class Worker:
     """Claims and runs jobs until stopped. Several may run in one process and across processes.
 
     Each claim takes up to `batch` due jobs; jobs of a batch kind run as chunks of its `batch_size`
     (one task each), others one task per job. At most `concurrency` jobs are held at once.
+
+    `linger`: while the worker is busy (it claimed jobs within the last `BUSY_AFTER_CLAIM` s), it
+    waits this long before each claim, so that jobs arriving one by one are claimed and run as one
+    batch instead of many small ones: each batch has a fixed cost (its claim, its transactions), and
+    a stream of tiny batches spends the CPU on that. An idle worker claims at once, so a lone message
+    is not delayed.
     While a job runs, the worker renews its lease every `lease / 3` s; a worker that dies stops
     renewing, and its jobs are claimed again once `lease` s have passed.
     """
@@ -621,9 +631,12 @@ class Worker:
         concurrency: int = 400,
         poll_interval: float = 0.2,
         lease: float = 60.0,
+        linger: float = 0.0,
     ) -> None:
         if batch < 1 or concurrency < 1 or poll_interval <= 0 or lease <= 0:
             raise ValueError("batch, concurrency, poll_interval and lease must be positive")
+        if linger < 0:
+            raise ValueError("linger must not be negative")
         self.db = db
         self.kinds = kinds
         self.id = (name or _default_worker_id())[:WORKER_ID_MAX_CHARS]
@@ -631,6 +644,8 @@ class Worker:
         self.concurrency = concurrency
         self.poll_interval = poll_interval
         self.lease = lease
+        self.linger = linger
+        self._busy_until = float("-inf")  # monotonic time until which we count as busy
         self._stopping = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._last_requeue = float("-inf")
@@ -650,10 +665,13 @@ class Worker:
                 self._slot_freed.clear()  # before counting: a job ending from now on wakes us
                 free = self.concurrency - len(self._running)
                 if free > 0 and not taken:
+                    await self._linger()
                     # Cleared before claiming: an enqueue that commits from now on wakes us up.
                     self.db.jobs_available.clear()
                     want = min(self.batch, free)
                     claimed = await self._claim(want)
+                    if claimed:
+                        self._busy_until = time.monotonic() + BUSY_AFTER_CLAIM
                     for unit in self._units(claimed):
                         self._start(unit)
                     if len(claimed) == want:
@@ -681,6 +699,12 @@ class Worker:
             if not claimed:
                 return
             await asyncio.gather(*(self._run_unit(u) for u in self._units(claimed)))
+
+    async def _linger(self) -> None:
+        """While busy, let due jobs gather for `linger` s before claiming them (see the class)."""
+        if self.linger and time.monotonic() < self._busy_until:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.linger)
 
     def _units(self, claimed: Sequence[Job]) -> list[list[Job]]:
         """What runs as one task: a chunk of one batch kind's jobs, or a single job of another kind."""
