@@ -20,6 +20,7 @@ from signalpost.kit import migrate
 from signalpost.kit.db import Database
 from signalpost.kit.errors import ApiError, install_error_handlers, render
 from signalpost.kit.fastlane import FastLane, LaneHandler
+from signalpost.kit.foreground import Foreground, TrackRequests
 from signalpost.kit.jsonio import JSONResponse
 from signalpost.kit.queue import JobKind, Worker
 from signalpost.settings import Settings
@@ -125,6 +126,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAP
     """The ASGI application. Workers run in-process unless `settings.workers` is 0."""
     ctx = build_context(settings)
     workers_enabled = settings.workers > 0 if run_workers is None else run_workers
+    foreground = Foreground()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -140,6 +142,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAP
                 poll_interval=settings.worker_poll_interval,
                 lease=settings.job_lease_seconds,
                 linger=settings.worker_linger,
+                before_claim=foreground.wait_quiet,  # requests first (kit.foreground)
             )
             for _ in range(settings.workers if workers_enabled else 0)
         ]
@@ -181,6 +184,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAP
     if lanes and settings.fast_lane:
         # Outermost of our middleware: the lane answers before routing starts (kit.fastlane).
         app.add_middleware(FastLane, routes=lanes)
+    app.add_middleware(TrackRequests, foreground=foreground)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -6,9 +6,9 @@ import asyncio
 import socket
 from collections.abc import Awaitable, Callable
 
-import aiohttp
 import pytest
 
+from signalpost.kit.httpclient import HttpClient
 from signalpost.webhooks.service import RESPONSE_BODY_LIMIT, AttemptResult, post
 
 Respond = Callable[[bytes, bytes], Awaitable[bytes]]  # (request head, body) -> raw response
@@ -42,20 +42,24 @@ def _run(respond: Respond | None, timeout: float = 1.0, url: str | None = None) 
                 s.bind(("127.0.0.1", 0))
                 port = s.getsockname()[1]
             target = url or f"http://127.0.0.1:{port}/hook"
-            async with aiohttp.ClientSession() as http:
+            http = HttpClient()
+            try:
                 return await post(http, target, b'{"data":{}}', {"X-Test": "1"}, timeout)
+            finally:
+                await http.aclose()
         server = await asyncio.start_server(handle, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
+        http = HttpClient()
         try:
-            async with aiohttp.ClientSession() as http:
-                return await post(
-                    http,
-                    url or f"http://127.0.0.1:{port}/hook",
-                    b'{"data":{}}',
-                    {"X-Test": "1"},
-                    timeout,
-                )
+            return await post(
+                http,
+                url or f"http://127.0.0.1:{port}/hook",
+                b'{"data":{}}',
+                {"X-Test": "1"},
+                timeout,
+            )
         finally:
+            await http.aclose()
             server.close()
 
     return asyncio.run(go())

@@ -617,6 +617,9 @@ class Worker:
     batch instead of many small ones: each batch has a fixed cost (its claim, its transactions), and
     a stream of tiny batches spends the CPU on that. An idle worker claims at once, so a lone message
     is not delayed.
+
+    `before_claim`: awaited before each claim; in-process workers under `serve` wait there for the
+    API to be quiet (kit.foreground).
     While a job runs, the worker renews its lease every `lease / 3` s; a worker that dies stops
     renewing, and its jobs are claimed again once `lease` s have passed.
     """
@@ -632,6 +635,7 @@ class Worker:
         poll_interval: float = 0.2,
         lease: float = 60.0,
         linger: float = 0.0,
+        before_claim: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         if batch < 1 or concurrency < 1 or poll_interval <= 0 or lease <= 0:
             raise ValueError("batch, concurrency, poll_interval and lease must be positive")
@@ -645,6 +649,7 @@ class Worker:
         self.poll_interval = poll_interval
         self.lease = lease
         self.linger = linger
+        self.before_claim = before_claim
         self._busy_until = float("-inf")  # monotonic time until which we count as busy
         self._stopping = asyncio.Event()
         self._slot_freed = asyncio.Event()
@@ -666,6 +671,8 @@ class Worker:
                 free = self.concurrency - len(self._running)
                 if free > 0 and not taken:
                     await self._linger()
+                    if self.before_claim is not None:
+                        await self.before_claim()
                     # Cleared before claiming: an enqueue that commits from now on wakes us up.
                     self.db.jobs_available.clear()
                     want = min(self.batch, free)

@@ -5,7 +5,7 @@ events in one query, makes the next attempt of each (the POSTs run concurrently)
 every attempt in one transaction and either ends each job (delivered, or failed after the last
 attempt on the last URL) or asks the queue to run it again after the backoff (`RetryLater`). The
 plan is always recomputed from the stored attempts, so a run repeated after a crash continues where
-the database says the delivery is. One `aiohttp.ClientSession` per process lives in
+the database says the delivery is. One `kit.httpclient.HttpClient` per process lives in
 `ctx.extras["webhooks.http"]` and is closed with the application.
 """
 
@@ -15,13 +15,12 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-
-import aiohttp
-from yarl import URL
+from urllib.parse import urlsplit
 
 from signalpost.context import AppContext
 from signalpost.kit.clock import utcnow
 from signalpost.kit.db import Database
+from signalpost.kit.httpclient import HttpClient
 from signalpost.kit.queue import (
     Job,
     JobError,
@@ -44,19 +43,15 @@ BATCH_SIZE = 100
 PER_HOST = 50  # connections to one receiver at a time
 
 
-def http_client(ctx: AppContext) -> aiohttp.ClientSession:
-    """The process-wide session for webhook POSTs (created on first use, on the running loop).
+def http_client(ctx: AppContext) -> HttpClient:
+    """The process-wide client for webhook POSTs (created on first use, on the running loop).
 
-    aiohttp rather than httpx here: a webhook POST costs about a tenth of the CPU, and two of them
-    follow every message.
+    A client made for this one job (kit.httpclient): two POSTs follow every message, and with a
+    general-purpose client they cost more CPU than everything else done for the message.
     """
     client = ctx.extras.get(HTTP_CLIENT_KEY)
-    if not isinstance(client, aiohttp.ClientSession) or client.closed:
-        client = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=ctx.settings.webhook_timeout),
-            connector=aiohttp.TCPConnector(limit=200, limit_per_host=PER_HOST),
-            skip_auto_headers=("User-Agent", "Content-Type"),
-        )
+    if not isinstance(client, HttpClient) or client.closed:
+        client = HttpClient(limit_per_host=PER_HOST)
         ctx.extras[HTTP_CLIENT_KEY] = client
     return client
 
@@ -73,14 +68,14 @@ def host_slots(ctx: AppContext) -> dict[str, asyncio.Semaphore]:
 
 async def _post(
     slots: dict[str, asyncio.Semaphore] | None,
-    http: aiohttp.ClientSession,
+    http: HttpClient,
     post: _Post,
     timeout: float,
 ) -> service.AttemptResult:
     if slots is None:
         return await service.post(http, post.step.url, post.body, post.headers, timeout)
-    url = URL(post.step.url)
-    slot = slots.setdefault(f"{url.host}:{url.port}", asyncio.Semaphore(PER_HOST))
+    url = urlsplit(post.step.url)
+    slot = slots.setdefault(f"{url.hostname}:{url.port}", asyncio.Semaphore(PER_HOST))
     async with slot:
         return await service.post(http, post.step.url, post.body, post.headers, timeout)
 
@@ -96,7 +91,7 @@ class _Post:
 
 async def deliver_batch(
     db: Database,
-    http: aiohttp.ClientSession,
+    http: HttpClient,
     config: DeliveryConfig,
     batch: Sequence[Job],
     *,
@@ -140,7 +135,7 @@ async def deliver_batch(
             if due - at > 0.001:
                 outcomes[job.id] = RetryLater(due - at)
                 continue
-        body = service.body_bytes(state["payload"], step.attempt, step.url)
+        body = service.body_bytes(state["payload_json"], step.attempt, step.url)
         headers = service.request_headers(
             signer_for(state["signing_seed"]), body, config.user_agent
         )
@@ -181,7 +176,7 @@ async def deliver_batch(
 
 async def deliver(
     db: Database,
-    http: aiohttp.ClientSession,
+    http: HttpClient,
     config: DeliveryConfig,
     event_id: str,
     *,

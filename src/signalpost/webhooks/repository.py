@@ -32,7 +32,9 @@ _DELIVERY_STATE = (
 )
 _DELIVERY_STATES = (
     select(
-        webhook_events,
+        *(c for c in webhook_events.c if c.name != "payload"),
+        # The payload as stored JSON text: the body is spliced around it, not decoded and encoded.
+        cast(webhook_events.c.payload, Text).label("payload_json"),
         organizations.c.signing_seed,
         _LAST_FINISHED.label("last_attempt_finished_at"),
     )

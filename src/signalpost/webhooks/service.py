@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-import aiohttp
 from sqlalchemy.engine import RowMapping
 
 from signalpost import __version__
 from signalpost.kit import ids
 from signalpost.kit.clock import iso, utcnow
 from signalpost.kit.db import UnitOfWork
+from signalpost.kit.httpclient import ConnectError, HttpClient
 from signalpost.kit.jsonio import dumps
 from signalpost.kit.queue import enqueue_many
 from signalpost.kit.signing import Signer
@@ -265,8 +265,11 @@ def delay_after(attempt: int, attempts_per_url: int, retry_base: float) -> float
     return float(retry_base * 2 ** (try_on_url - 1))
 
 
-def body_bytes(data: Mapping[str, Any], attempt: int, url: str) -> bytes:
-    """The exact bytes POSTed (and signed) for one attempt."""
+def body_bytes(data: Mapping[str, Any] | str, attempt: int, url: str) -> bytes:
+    """The exact bytes POSTed (and signed) for one attempt; `data` may be its JSON text already."""
+    if isinstance(data, str):
+        meta = dumps({"attempt": attempt, "delivered_to": url})
+        return b'{"data":' + data.encode() + b',"meta":' + meta + b"}"
     return dumps({"data": data, "meta": {"attempt": attempt, "delivered_to": url}})
 
 
@@ -299,7 +302,7 @@ class AttemptResult:
 
 
 async def post(
-    http: aiohttp.ClientSession,
+    http: HttpClient,
     url: str,
     body: bytes,
     headers: Mapping[str, str],
@@ -310,30 +313,18 @@ async def post(
     t0 = time.monotonic()
     status: int | None = None
     resp_headers: list[list[str]] | None = None
-    received = bytearray()
+    received = b""
     error: str | None = None
     try:
-        async with (
-            asyncio.timeout(timeout),
-            http.post(url, data=body, headers=dict(headers), allow_redirects=False) as resp,
-        ):
-            status = resp.status
-            resp_headers = [[k.lower(), v] for k, v in resp.headers.items()][
-                :RESPONSE_HEADERS_LIMIT
-            ]
-            while len(received) < RESPONSE_BODY_LIMIT:
-                chunk = await resp.content.read(RESPONSE_BODY_LIMIT - len(received))
-                if not chunk:
-                    break
-                received += chunk
+        async with asyncio.timeout(timeout):
+            response = await http.post(url, body, headers, max_body=RESPONSE_BODY_LIMIT)
+        status = response.status
+        resp_headers = [[k, v] for k, v in response.headers[:RESPONSE_HEADERS_LIMIT]]
+        received = response.body
     except TimeoutError:
-        error = (
-            f"timeout: no response within {timeout:g} s"
-            if status is None
-            else f"timeout: response body not complete within {timeout:g} s"
-        )
-    except aiohttp.ClientConnectorError as exc:
-        error = f"connection failed: {exc or type(exc).__name__}"
+        error = f"timeout: no response within {timeout:g} s"
+    except ConnectError as exc:
+        error = f"connection failed: {exc}"
     except Exception as exc:  # any other way the request could not be made is a failed attempt
         error = f"{type(exc).__name__}: {exc}"
     latency_ms = round((time.monotonic() - t0) * 1000, 3)
