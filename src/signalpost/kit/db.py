@@ -65,14 +65,24 @@ class UTCDateTime(TypeDecorator[datetime]):
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
 
+        # One entry of memory (replaced whole, so threads never see half of one): a batch binds
+        # the same `now` object into every one of its rows.
+        last: list[tuple[datetime | None, str]] = [(None, "")]
+
         def process(value: datetime | None) -> str | None:
             if value is None:
                 return None
+            memo = last[0]
+            if value is memo[0]:
+                return memo[1]
+            original = value
             if value.tzinfo is not None:
                 if value.utcoffset():
                     value = value.astimezone(UTC)
                 value = value.replace(tzinfo=None)
-            return value.isoformat(sep=" ", timespec="microseconds")
+            text = value.isoformat(sep=" ", timespec="microseconds")
+            last[0] = (original, text)
+            return text
 
         return process
 

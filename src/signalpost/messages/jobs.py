@@ -27,7 +27,7 @@ from signalpost.kit.queue import (
 from signalpost.messages import media, service, whatsapp
 from signalpost.messages.service import Message
 
-BATCH_SIZE = 100
+BATCH_SIZE = 200
 
 
 def _message_id(job: Job) -> str:
