@@ -193,3 +193,14 @@ def unique_number(area: str = "312") -> str:
 def sender(client: Telnyx, receiver: WebhookReceiver) -> Sender:
     """A messaging profile whose webhooks go to `receiver`, with a fresh number on it."""
     return make_sender(client, receiver, unique_number())
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def process_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database per test and backend, for tests that run signalpost processes."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/signalpost.db"
+        return
+    url, name = create_pg_database()
+    yield url
+    drop_pg_database(name)

@@ -9,20 +9,17 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from signalpost.kit.db import Database
 from signalpost.models import jobs, messages, webhook_attempts, webhook_events
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.support.processes import ready, spawn
 from tests.support.receiver import Received, WebhookReceiver
 from tests.support.server import free_port
 from tests.support.wait import wait_until
@@ -30,34 +27,16 @@ from tests.support.wait import wait_until
 MESSAGES = 240
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path}/batch-crash.db"
-        return
-    url, name = create_pg_database()
-    yield url
-    drop_pg_database(name)
-
-
-def _spawn(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "signalpost.cli", *args],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def test_a_worker_killed_mid_batch_loses_and_repeats_nothing(db_url: str, tmp_path: Path) -> None:
+def test_a_worker_killed_mid_batch_loses_and_repeats_nothing(
+    process_db_url: str, tmp_path: Path
+) -> None:
     receiver = WebhookReceiver().start()
     receiver.behave("/hooks", status=200, delay=0.02)  # webhook batches stay in flight a while
     port = free_port()
     key = "KEYbatch" + uuid.uuid4().hex
     env = {
         **os.environ,
-        "SIGNALPOST_DATABASE_URL": db_url,
+        "SIGNALPOST_DATABASE_URL": process_db_url,
         "SIGNALPOST_PORT": str(port),
         "SIGNALPOST_API_KEY": key,
         "SIGNALPOST_RATE_LIMITS__ENABLED": "false",
@@ -66,22 +45,22 @@ def test_a_worker_killed_mid_batch_loses_and_repeats_nothing(db_url: str, tmp_pa
         "SIGNALPOST_WORKER_POLL_INTERVAL": "0.05",
         "SIGNALPOST_LOG_LEVEL": "warning",
     }
-    api = _spawn(["serve", "--no-workers"], env, tmp_path)
+    api = spawn(["serve", "--no-workers"], env, tmp_path)
     workers: list[subprocess.Popen[bytes]] = []
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_until(lambda: _ready(base), 30)
+        wait_until(lambda: ready(base), 30)
         ids = asyncio.run(_send_all(base, key, receiver.url("/hooks")))
         assert len(ids) == MESSAGES
         # A backlog: the worker claims big batches of each kind.
-        workers.append(_spawn(["worker", "--count", "2"], env, tmp_path))
+        workers.append(spawn(["worker", "--count", "2"], env, tmp_path))
         wait_until(lambda: len(receiver.on("/hooks")) >= 60, 60)
         workers[0].send_signal(signal.SIGKILL)
         workers[0].wait(10)
         assert len(_events(receiver.on("/hooks"))) < 2 * MESSAGES  # killed mid-way
-        workers.append(_spawn(["worker", "--count", "2"], env, tmp_path))
+        workers.append(spawn(["worker", "--count", "2"], env, tmp_path))
 
-        state = asyncio.run(_wait_settled(db_url, ids))
+        state = asyncio.run(_wait_settled(process_db_url, ids))
         assert state["statuses"] == {"delivered": MESSAGES}
         assert state["events"] == {
             ("message.sent", 1): MESSAGES,
@@ -234,10 +213,3 @@ def _events(received: list[Received]) -> list[dict[str, Any]]:
         except ValueError:
             continue
     return out
-
-
-def _ready(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False

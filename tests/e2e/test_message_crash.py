@@ -6,18 +6,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
-import pytest
 from telnyx import Telnyx
 
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.support.processes import ready, spawn
 from tests.support.receiver import Received, WebhookReceiver
 from tests.support.server import free_port
 from tests.support.wait import wait_until
@@ -25,33 +21,13 @@ from tests.support.wait import wait_until
 FINAL = {"delivered", "delivery_failed", "delivery_unconfirmed", "sending_failed", "expired"}
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path}/crash.db"
-        return
-    url, name = create_pg_database()
-    yield url
-    drop_pg_database(name)
-
-
-def _spawn(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "signalpost.cli", *args],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def test_killed_worker_loses_nothing(db_url: str, tmp_path: Path) -> None:
+def test_killed_worker_loses_nothing(process_db_url: str, tmp_path: Path) -> None:
     receiver = WebhookReceiver().start()
     port = free_port()
     key = "KEYcrash" + uuid.uuid4().hex
     env = {
         **os.environ,
-        "SIGNALPOST_DATABASE_URL": db_url,
+        "SIGNALPOST_DATABASE_URL": process_db_url,
         "SIGNALPOST_PORT": str(port),
         "SIGNALPOST_API_KEY": key,
         "SIGNALPOST_RATE_LIMITS__ENABLED": "false",
@@ -60,11 +36,11 @@ def test_killed_worker_loses_nothing(db_url: str, tmp_path: Path) -> None:
         "SIGNALPOST_WORKER_POLL_INTERVAL": "0.05",
         "SIGNALPOST_LOG_LEVEL": "warning",
     }
-    api = _spawn(["serve", "--no-workers"], env, tmp_path)
+    api = spawn(["serve", "--no-workers"], env, tmp_path)
     workers: list[subprocess.Popen[bytes]] = []
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_until(lambda: _ready(base), 30)
+        wait_until(lambda: ready(base), 30)
         client = Telnyx(
             api_key=key, base_url=f"{base}/v2", max_retries=0, _strict_response_validation=True
         )
@@ -79,12 +55,12 @@ def test_killed_worker_loses_nothing(db_url: str, tmp_path: Path) -> None:
             client.messages.send(from_="+13125557000", to=f"+1415555{i:04d}", text=f"m{i}").data.id  # type: ignore[union-attr]
             for i in range(60)
         ]
-        workers.append(_spawn(["worker", "--count", "2"], env, tmp_path))
+        workers.append(spawn(["worker", "--count", "2"], env, tmp_path))
         # Kill the worker once some, but not all, messages have been sent.
         wait_until(lambda: len(receiver.on("/crash")) >= 10, 30)
         workers[0].send_signal(signal.SIGKILL)
         workers[0].wait(10)
-        workers.append(_spawn(["worker", "--count", "2"], env, tmp_path))
+        workers.append(spawn(["worker", "--count", "2"], env, tmp_path))
 
         def all_final() -> bool:
             return all(client.messages.retrieve(i).data.to[0].status in FINAL for i in ids)  # type: ignore[union-attr,index]
@@ -129,10 +105,3 @@ def _events(received: list[Received]) -> list[dict[str, Any]]:
         except ValueError:
             continue
     return out
-
-
-def _ready(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False

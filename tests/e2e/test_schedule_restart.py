@@ -10,20 +10,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 from telnyx import Telnyx
 
 from tests.support.messaging import event_types
+from tests.support.processes import ready
 from tests.support.receiver import WebhookReceiver
 from tests.support.server import free_port
 from tests.support.wait import wait_until
-
-
-def _ready(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _serve(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
@@ -60,7 +53,7 @@ def test_restart_between_scheduling_and_send_at(tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     server = _serve(env, tmp_path)
     try:
-        wait_until(lambda: _ready(base), 30)
+        wait_until(lambda: ready(base), 30)
         client = Telnyx(
             api_key=key, base_url=f"{base}/v2", max_retries=0, _strict_response_validation=True
         )
@@ -79,7 +72,7 @@ def test_restart_between_scheduling_and_send_at(tmp_path: Path) -> None:
         _stop(server)
         assert event_types(receiver.received, msg.id) == []
         server = _serve(env, tmp_path)
-        wait_until(lambda: _ready(base), 30)
+        wait_until(lambda: ready(base), 30)
         receiver.wait_for(lambda rs: "message.finalized" in event_types(rs, msg.id or ""), 30)
         final = client.messages.retrieve(msg.id).data
         assert final is not None and final.to and final.to[0].status == "delivered"

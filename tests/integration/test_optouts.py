@@ -345,24 +345,8 @@ def test_blocks_hold_for_short_and_long_opt_out_lists(
     """A short list is read once per transaction as a set, a long one asked per handset: same answer."""
     now = datetime.now(UTC)
     blocked = [f"+1646555{i:04d}" for i in range(count)]
-
-    async def go(ctx: AppContext) -> None:
-        async with ctx.db.transaction() as uow:
-            for phone in blocked:
-                await optouts_repo.insert_if_absent(
-                    uow,
-                    {
-                        "id": str(uuid.uuid4()),
-                        "organization_id": account.org.id,
-                        "messaging_profile_id": sender.profile_id,
-                        "from_number": phone,
-                        "to_number": sender.number,
-                        "keyword": "STOP",
-                        "created_at": now,
-                    },
-                )
-
-    server.run(go)
+    for phone in blocked:
+        seed(server, account, sender, phone, now)
     for phone in (blocked[0], blocked[-1]):
         with pytest.raises(telnyx.ConflictError) as caught:
             client.messages.send(from_=sender.number, to=phone, text="blocked")
