@@ -6,7 +6,6 @@ its id), and no job is left behind or failed."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import uuid
@@ -19,7 +18,7 @@ from sqlalchemy import func, select
 
 from signalpost.kit.db import Database
 from signalpost.models import jobs, messages, webhook_attempts, webhook_events
-from tests.support.processes import ready, spawn
+from tests.support.processes import crash_test_env, ready, spawn
 from tests.support.receiver import Received, WebhookReceiver
 from tests.support.server import free_port
 from tests.support.wait import wait_until
@@ -34,17 +33,7 @@ def test_a_worker_killed_mid_batch_loses_and_repeats_nothing(
     receiver.behave("/hooks", status=200, delay=0.02)  # webhook batches stay in flight a while
     port = free_port()
     key = "KEYbatch" + uuid.uuid4().hex
-    env = {
-        **os.environ,
-        "SIGNALPOST_DATABASE_URL": process_db_url,
-        "SIGNALPOST_PORT": str(port),
-        "SIGNALPOST_API_KEY": key,
-        "SIGNALPOST_RATE_LIMITS__ENABLED": "false",
-        "SIGNALPOST_SIMULATOR_LATENCY": "0.2",
-        "SIGNALPOST_JOB_LEASE_SECONDS": "2",
-        "SIGNALPOST_WORKER_POLL_INTERVAL": "0.05",
-        "SIGNALPOST_LOG_LEVEL": "warning",
-    }
+    env = crash_test_env(process_db_url, port, key, simulator_latency="0.2")
     api = spawn(["serve", "--no-workers"], env, tmp_path)
     workers: list[subprocess.Popen[bytes]] = []
     try:

@@ -3,7 +3,6 @@ message reaches a final state exactly once and no webhook event is lost."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import uuid
@@ -13,7 +12,7 @@ from typing import Any
 
 from telnyx import Telnyx
 
-from tests.support.processes import ready, spawn
+from tests.support.processes import crash_test_env, ready, spawn
 from tests.support.receiver import Received, WebhookReceiver
 from tests.support.server import free_port
 from tests.support.wait import wait_until
@@ -25,17 +24,7 @@ def test_killed_worker_loses_nothing(process_db_url: str, tmp_path: Path) -> Non
     receiver = WebhookReceiver().start()
     port = free_port()
     key = "KEYcrash" + uuid.uuid4().hex
-    env = {
-        **os.environ,
-        "SIGNALPOST_DATABASE_URL": process_db_url,
-        "SIGNALPOST_PORT": str(port),
-        "SIGNALPOST_API_KEY": key,
-        "SIGNALPOST_RATE_LIMITS__ENABLED": "false",
-        "SIGNALPOST_SIMULATOR_LATENCY": "0.3",
-        "SIGNALPOST_JOB_LEASE_SECONDS": "2",
-        "SIGNALPOST_WORKER_POLL_INTERVAL": "0.05",
-        "SIGNALPOST_LOG_LEVEL": "warning",
-    }
+    env = crash_test_env(process_db_url, port, key, simulator_latency="0.3")
     api = spawn(["serve", "--no-workers"], env, tmp_path)
     workers: list[subprocess.Popen[bytes]] = []
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,3 +27,20 @@ def ready(base: str) -> bool:
         return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def crash_test_env(database_url: str, port: int, key: str, **settings: str) -> dict[str, str]:
+    """The environment of processes that crash tests kill: short leases, fast polling, no rate
+    limits; `settings` adds or overrides `SIGNALPOST_<NAME>` variables."""
+    env = {
+        **os.environ,
+        "SIGNALPOST_DATABASE_URL": database_url,
+        "SIGNALPOST_PORT": str(port),
+        "SIGNALPOST_API_KEY": key,
+        "SIGNALPOST_RATE_LIMITS__ENABLED": "false",
+        "SIGNALPOST_JOB_LEASE_SECONDS": "2",
+        "SIGNALPOST_WORKER_POLL_INTERVAL": "0.05",
+        "SIGNALPOST_LOG_LEVEL": "warning",
+    }
+    env.update({f"SIGNALPOST_{name.upper()}": value for name, value in settings.items()})
+    return env
