@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -334,6 +335,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             except subprocess.TimeoutExpired:
                 p.kill()
         await receiver.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> None:
