@@ -14,9 +14,11 @@ def test_wait_quiet() -> None:
     async def go() -> None:
         fg = Foreground(busy_at=3, quiet=0.05, max_defer=0.3)
 
+        answers: list[bool] = []
+
         async def timed() -> float:
             t0 = time.monotonic()
-            await fg.wait_quiet()
+            answers.append(await fg.wait_quiet())
             return time.monotonic() - t0
 
         assert await timed() < 0.02  # nothing going on
@@ -30,6 +32,7 @@ def test_wait_quiet() -> None:
         fg.finished()
         assert await timed() == pytest.approx(0.05, abs=0.04)  # waits out `quiet`
         assert await timed() < 0.02
+        assert answers == [True, True, False, True, True]  # False: gave up waiting
 
     asyncio.run(go())
 

@@ -5,7 +5,8 @@ request waits behind batch work, and the workers, woken for every few new jobs, 
 batches, each paying the fixed cost of a batch (claim, transactions) for little work. So the
 application counts the requests in flight (`TrackRequests`), and a worker about to claim jobs first
 waits until the API has not been busy for `quiet` seconds (`Foreground.wait_quiet`) — but never
-longer than `max_defer`, so background work keeps moving under any load. A burst of requests is
+longer than `max_defer`, so background work keeps moving under any load (then in small slices, so
+that no request waits long behind it). A burst of requests is
 then accepted at full speed, and the jobs it left behind run afterwards in large batches; an
 application sending one message at a time never makes the workers wait.
 
@@ -27,7 +28,7 @@ class Foreground:
     message at a time (whose messages should not wait for anything).
     """
 
-    def __init__(self, *, busy_at: int = 4, quiet: float = 0.02, max_defer: float = 2.0) -> None:
+    def __init__(self, *, busy_at: int = 4, quiet: float = 0.05, max_defer: float = 2.0) -> None:
         if busy_at < 1 or quiet <= 0 or max_defer < 0:
             raise ValueError("busy_at and quiet must be positive, max_defer not negative")
         self.busy_at = busy_at
@@ -47,12 +48,15 @@ class Foreground:
     def is_quiet(self, now: float) -> bool:
         return self.in_flight < self.busy_at and now - self.last_busy >= self.quiet
 
-    async def wait_quiet(self) -> None:
-        """Return once the API has not been busy for `quiet` s, or after `max_defer` s."""
+    async def wait_quiet(self) -> bool:
+        """Wait until the API has not been busy for `quiet` s (True), or `max_defer` s (False)."""
         start = now = time.monotonic()
-        while not self.is_quiet(now) and now - start < self.max_defer:
+        while not self.is_quiet(now):
+            if now - start >= self.max_defer:
+                return False
             await asyncio.sleep(self.quiet)
             now = time.monotonic()
+        return True
 
 
 class TrackRequests:

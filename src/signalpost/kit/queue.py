@@ -604,6 +604,8 @@ def _describe(exc: BaseException) -> str:
 
 # How long after a claim that found jobs a worker still counts as busy (see `Worker.linger`).
 BUSY_AFTER_CLAIM = 0.5
+# A claim made while `before_claim` says the foreground is still busy takes batch / this.
+SLICE_DIVISOR = 8
 
 
 class Worker:
@@ -619,7 +621,8 @@ class Worker:
     is not delayed.
 
     `before_claim`: awaited before each claim; in-process workers under `serve` wait there for the
-    API to be quiet (kit.foreground).
+    API to be quiet (kit.foreground). When it answers False (it gave up waiting), the worker claims
+    only a slice of its usual batch.
     While a job runs, the worker renews its lease every `lease / 3` s; a worker that dies stops
     renewing, and its jobs are claimed again once `lease` s have passed.
     """
@@ -635,7 +638,7 @@ class Worker:
         poll_interval: float = 0.2,
         lease: float = 60.0,
         linger: float = 0.0,
-        before_claim: Callable[[], Awaitable[None]] | None = None,
+        before_claim: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         if batch < 1 or concurrency < 1 or poll_interval <= 0 or lease <= 0:
             raise ValueError("batch, concurrency, poll_interval and lease must be positive")
@@ -671,11 +674,13 @@ class Worker:
                 free = self.concurrency - len(self._running)
                 if free > 0 and not taken:
                     await self._linger()
-                    if self.before_claim is not None:
-                        await self.before_claim()
+                    want = min(self.batch, free)
+                    if self.before_claim is not None and not await self.before_claim():
+                        # Still not our turn, but background work must move: a small slice, so
+                        # that the requests waiting behind it are not held up for long.
+                        want = min(want, max(1, self.batch // SLICE_DIVISOR))
                     # Cleared before claiming: an enqueue that commits from now on wakes us up.
                     self.db.jobs_available.clear()
-                    want = min(self.batch, free)
                     claimed = await self._claim(want)
                     if claimed:
                         self._busy_until = time.monotonic() + BUSY_AFTER_CLAIM
