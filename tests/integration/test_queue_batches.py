@@ -353,3 +353,23 @@ def test_a_busy_worker_lingers_so_jobs_arriving_one_by_one_run_as_one_batch(
         assert len(sizes) <= 3, sizes  # the eight gathered into one or two batches
     else:
         assert len(sizes) >= 5, sizes  # each claimed on its own (or nearly)
+
+
+def test_a_worker_told_the_api_is_still_busy_claims_only_a_slice(db_url: str) -> None:  # noqa: F811
+    sizes: list[int] = []
+    asked: list[int] = []
+
+    async def still_busy() -> bool:
+        asked.append(1)
+        return False
+
+    async def go(db: Database) -> None:
+        await enqueue_n(db, "t.slice", 40)
+        kinds = {"t.slice": JobKind(batch=recording(sizes), batch_size=100)}
+        worker = Worker(db, kinds, batch=80, poll_interval=0.05, before_claim=still_busy)
+        async with running(worker):
+            await eventually(lambda: sum(sizes) == 40)
+
+    arun(db_url, go)
+    assert max(sizes) <= 80 // 8 and len(sizes) >= 4
+    assert asked
