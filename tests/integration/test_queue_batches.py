@@ -373,3 +373,26 @@ def test_a_worker_told_the_api_is_still_busy_claims_only_a_slice(db_url: str) ->
     arun(db_url, go)
     assert max(sizes) <= 80 // 8 and len(sizes) >= 4
     assert asked
+
+
+def test_an_idle_worker_wakes_when_a_job_queued_for_later_is_due(db_url: str) -> None:  # noqa: F811
+    """Not a whole poll interval later: a receipt due in 100 ms runs about then."""
+    ran: list[float] = []
+
+    async def batch(db: Database, jobs_: list[Job]) -> None:
+        ran.append(asyncio.get_running_loop().time())
+        await record_runs(db, jobs_)
+
+    async def go(db: Database) -> float:
+        kinds = {"t.later": JobKind(batch=batch, batch_size=10)}
+        loop = asyncio.get_running_loop()
+        async with running(Worker(db, kinds, poll_interval=3.0)):
+            await asyncio.sleep(0.1)  # the worker is idle, waiting
+            start = loop.time()
+            async with db.transaction() as uow:
+                await enqueue_many(uow, [{"kind": "t.later", "payload": {}, "delay": 0.1}])
+            await eventually(lambda: ran, timeout=5)
+        return ran[0] - start
+
+    took = arun(db_url, go)
+    assert 0.09 <= took < 1.0, took

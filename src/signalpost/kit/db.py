@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import heapq
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -99,6 +101,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         return process
 
 
+# Due times `Database` remembers at most (beyond, workers poll as usual).
+MAX_DUE_HINTS = 10_000
+
+
 @functools.cache
 def _insert(table: Table) -> Insert:
     return insert(table)
@@ -149,7 +155,15 @@ class UnitOfWork:
         self.jobs_enqueued = 0
         # Reads memoised for the length of this transaction (see `memo`).
         self.cache: dict[Hashable, Any] = {}
+        # The earliest future `run_at` (Unix seconds) of the jobs this transaction queued.
+        self.next_due: float | None = None
         self._deferred: dict[Table, list[Mapping[str, Any]]] = {}
+
+    def note_due(self, run_at: datetime) -> None:
+        """A job this transaction queues becomes due at `run_at` (see `Database.seconds_to_due`)."""
+        at = run_at.timestamp()
+        if at > time.time() and (self.next_due is None or at < self.next_due):
+            self.next_due = at
 
     def defer_insert(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert `rows` when the unit of work ends, in one statement with every other deferred
@@ -215,6 +229,9 @@ class Database:
         # instead of failing with "database is locked". Other processes wait on busy_timeout.
         self._lock = asyncio.Lock() if self.is_sqlite else None
         self.jobs_available = asyncio.Event()
+        # When jobs queued by this process for later become due (a heap of Unix seconds): an idle
+        # worker sleeps until the first of them, not a whole poll interval.
+        self._due: list[float] = []
         self.sync_engine: Engine | None = None
         if self.is_sqlite:
             _configure_sqlite(self.engine.sync_engine)
@@ -248,7 +265,16 @@ class Database:
                 self._lock.release()
         if uow.jobs_enqueued:
             self.jobs_available.set()
+        if uow.next_due is not None and len(self._due) < MAX_DUE_HINTS:
+            heapq.heappush(self._due, uow.next_due)
         await uow._run_after_commit()
+
+    def seconds_to_due(self) -> float | None:
+        """Seconds until the next job this process queued for later is due, if it knows of one."""
+        now = time.time()
+        while self._due and self._due[0] <= now:
+            heapq.heappop(self._due)
+        return self._due[0] - now if self._due else None
 
     async def dispose(self) -> None:
         await self.engine.dispose()

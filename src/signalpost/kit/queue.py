@@ -192,6 +192,7 @@ async def enqueue_many(
                 "updated_at": now,
             }
         )
+    uow.note_due(min(r["run_at"] for r in rows))
     if defer:
         uow.defer_insert(jobs, rows)
     else:
@@ -515,6 +516,7 @@ async def reschedule(
         limit=max_attempts or job.max_attempts,
     )
     await uow.conn.execute(_RESCHEDULE, params)
+    uow.note_due(params["next_run_at"])
     uow.jobs_enqueued += 1
 
 
@@ -760,15 +762,18 @@ class Worker:
         self._slot_freed.set()
 
     async def _wait(self, *, for_jobs: bool) -> bool:
-        """Until the poll interval passes, `stop()`, and: an enqueue (`for_jobs`), or a free slot.
+        """Until the poll interval passes (or a job queued here for later is due), `stop()`, and: an
+        enqueue (`for_jobs`), or a free slot.
 
         True when an enqueue ended the wait."""
         event = self.db.jobs_available if for_jobs else self._slot_freed
+        timeout = self.poll_interval
+        due = self.db.seconds_to_due() if for_jobs else None
+        if due is not None:  # a job queued here for later is due before the next poll
+            timeout = min(timeout, due + 0.001)
         waits = [asyncio.ensure_future(self._stopping.wait()), asyncio.ensure_future(event.wait())]
         try:
-            done, _ = await asyncio.wait(
-                waits, timeout=self.poll_interval, return_when="FIRST_COMPLETED"
-            )
+            done, _ = await asyncio.wait(waits, timeout=timeout, return_when="FIRST_COMPLETED")
         finally:
             for w in waits:
                 w.cancel()
@@ -913,6 +918,7 @@ class Worker:
                     uow.jobs_enqueued += 1
             if retries:
                 await uow.conn.execute(_RESCHEDULE, retries)
+                uow.note_due(min(r["next_run_at"] for r in retries))
                 uow.jobs_enqueued += 1
             if failures:
                 await uow.conn.execute(_MARK_FAILED, failures)
