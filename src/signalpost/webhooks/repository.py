@@ -21,15 +21,6 @@ _LAST_FINISHED = (
     .where(webhook_attempts.c.event_id == webhook_events.c.id)
     .scalar_subquery()
 )
-_DELIVERY_STATE = (
-    select(
-        webhook_events,
-        organizations.c.signing_seed,
-        _LAST_FINISHED.label("last_attempt_finished_at"),
-    )
-    .join(organizations, organizations.c.id == webhook_events.c.organization_id)
-    .where(webhook_events.c.id == bindparam("event_id"))
-)
 _DELIVERY_STATES = (
     select(
         *(c for c in webhook_events.c if c.name != "payload"),
@@ -55,23 +46,14 @@ _PROGRESS = (
 _PROGRESS_FOR_UPDATE = _PROGRESS.with_for_update()
 
 
-async def insert_event(uow: UnitOfWork, row: Mapping[str, Any]) -> None:
-    await uow.conn.execute(_INSERT_EVENT, dict(row))
-
-
-async def delivery_state(uow: UnitOfWork, event_id: str) -> RowMapping | None:
-    """The event, its organization's signing seed and the end of its last attempt."""
-    result = await uow.conn.execute(_DELIVERY_STATE, {"event_id": event_id})
-    return result.mappings().first()
-
-
 async def insert_events(uow: UnitOfWork, rows: Sequence[Mapping[str, Any]]) -> None:
     if rows:
         await uow.conn.execute(_INSERT_EVENT, [dict(r) for r in rows])
 
 
 async def delivery_states(uow: UnitOfWork, event_ids: Sequence[str]) -> dict[str, RowMapping]:
-    """`delivery_state` of several events in one query, by event id (missing ones left out)."""
+    """Each event (its payload as JSON text), its organization's signing seed and the end of its
+    last attempt, in one query, by event id (missing ones left out)."""
     if not event_ids:
         return {}
     result = await uow.conn.execute(_DELIVERY_STATES, {"event_ids": list(event_ids)})
@@ -88,10 +70,12 @@ class AttemptRecord:
 
 
 async def record_attempts(uow: UnitOfWork, records: Sequence[AttemptRecord]) -> set[str]:
-    """`record_attempt` for several events at once; returns the ids of the events recorded.
+    """Store attempt number `attempt["attempt"]` of each event and advance the event, unless that
+    attempt is recorded already; returns the ids of the events recorded.
 
     The events' rows are read (and on PostgreSQL locked) first: an attempt is recorded only when
-    its event is still pending with `attempt - 1` recorded attempts, as `record_attempt` would.
+    its event is still pending with `attempt - 1` recorded attempts, so when two workers POSTed the
+    same attempt (a lease ran out mid-POST) only the first one records it.
     """
     if not records:
         return set()
@@ -123,29 +107,6 @@ async def record_attempts(uow: UnitOfWork, records: Sequence[AttemptRecord]) -> 
             _INSERT_ATTEMPT, [{"event_id": r.event_id, **r.attempt} for r in todo]
         )
     return {r.event_id for r in todo}
-
-
-async def record_attempt(
-    uow: UnitOfWork,
-    *,
-    event_id: str,
-    attempt: Mapping[str, Any],
-    event_values: Mapping[str, Any],
-) -> bool:
-    """Store attempt number `attempt["attempt"]` and advance the event, unless already recorded.
-
-    The event row is advanced only from `attempt - 1` recorded attempts while still pending, so when
-    two workers POSTed the same attempt (a lease ran out mid-POST) only the first one records it.
-    """
-    number = int(attempt["attempt"])
-    advanced = await uow.conn.execute(
-        _ADVANCE,
-        {"_event_id": event_id, "_previous": number - 1, "attempts": number, **event_values},
-    )
-    if advanced.rowcount != 1:
-        return False
-    await uow.conn.execute(_INSERT_ATTEMPT, {"event_id": event_id, **attempt})
-    return True
 
 
 async def finish_event(uow: UnitOfWork, event_id: str, status: str, finished_at: datetime) -> bool:

@@ -375,17 +375,6 @@ def attempt_record(
     )
 
 
-async def record_attempt(
-    uow: UnitOfWork,
-    event_id: str,
-    step: Step,
-    result: AttemptResult,
-    sent_headers: Mapping[str, str],
-) -> bool:
-    """Store the attempt and the event's new state; False if this attempt was already recorded."""
-    return bool(await record_attempts(uow, [attempt_record(event_id, step, result, sent_headers)]))
-
-
 async def record_attempts(uow: UnitOfWork, records: Sequence[AttemptRecord]) -> set[str]:
     """Store several events' attempts; the ids of the events whose attempt was not already recorded."""
     return await repo.record_attempts(uow, records)
@@ -393,10 +382,6 @@ async def record_attempts(uow: UnitOfWork, records: Sequence[AttemptRecord]) -> 
 
 async def delivery_states(uow: UnitOfWork, event_ids: Sequence[str]) -> dict[str, RowMapping]:
     return await repo.delivery_states(uow, event_ids)
-
-
-async def delivery_state(uow: UnitOfWork, event_id: str) -> RowMapping | None:
-    return await repo.delivery_state(uow, event_id)
 
 
 async def give_up(uow: UnitOfWork, event_id: str) -> None:
