@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from signalpost.kit.db import Database
 from signalpost.models import jobs, messages, webhook_attempts, webhook_events
-from tests.support.processes import crash_test_env, ready, spawn
+from tests.support.processes import crash_test_env, ready, spawn, stop
 from tests.support.receiver import Received, WebhookReceiver
 from tests.support.server import free_port
 from tests.support.wait import wait_until
@@ -69,14 +69,7 @@ def test_a_worker_killed_mid_batch_loses_and_repeats_nothing(
             seen[(data["payload"]["id"], data["event_type"])].add(data["id"])
         assert {k: {v} for k, v in stored.items()} == dict(seen)
     finally:
-        for p in [*workers, api]:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in [*workers, api]:
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop([*workers, api])
         receiver.stop()
 
 

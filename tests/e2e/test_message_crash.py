@@ -12,7 +12,7 @@ from typing import Any
 
 from telnyx import Telnyx
 
-from tests.support.processes import crash_test_env, ready, spawn
+from tests.support.processes import crash_test_env, ready, spawn, stop
 from tests.support.receiver import Received, WebhookReceiver
 from tests.support.server import free_port
 from tests.support.wait import wait_until
@@ -74,14 +74,7 @@ def test_killed_worker_loses_nothing(process_db_url: str, tmp_path: Path) -> Non
             assert len(event_ids[(mid, "message.sent")]) == 1
             assert len(event_ids[(mid, "message.finalized")]) == 1
     finally:
-        for p in [*workers, api]:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in [*workers, api]:
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop([*workers, api])
         receiver.stop()
 
 

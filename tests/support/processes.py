@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -44,3 +45,15 @@ def crash_test_env(database_url: str, port: int, key: str, **settings: str) -> d
     }
     env.update({f"SIGNALPOST_{name.upper()}": value for name, value in settings.items()})
     return env
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM the processes still running, then wait for each (killing those that do not end)."""
+    for p in processes:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in processes:
+        try:
+            p.wait(15)
+        except subprocess.TimeoutExpired:
+            p.kill()

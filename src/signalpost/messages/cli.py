@@ -9,14 +9,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-FINAL = {
-    "delivered",
-    "delivery_failed",
-    "delivery_unconfirmed",
-    "sending_failed",
-    "expired",
-    "cancelled",
-}
+from signalpost.messages.service import FINAL_STATUSES
 
 
 def register(app: typer.Typer) -> None:
@@ -81,14 +74,14 @@ def register(app: typer.Typer) -> None:
             status = data["to"][0]["status"]
             typer.echo(f"status: {status}")
             deadline = time.monotonic() + timeout
-            while follow and status not in FINAL and time.monotonic() < deadline:
+            while follow and status not in FINAL_STATUSES and time.monotonic() < deadline:
                 time.sleep(0.2)
                 msg = http.get(f"/messages/{data['id']}").json()["data"]
                 if msg["to"][0]["status"] != status:
                     status = msg["to"][0]["status"]
                     errors = ", ".join(f"{e['code']} {e['title']}" for e in msg.get("errors", []))
                     typer.echo(f"status: {status}" + (f" ({errors})" if errors else ""))
-            if follow and status not in FINAL:
+            if follow and status not in FINAL_STATUSES:
                 typer.echo("still not final; stopped following", err=True)
                 raise typer.Exit(1)
 

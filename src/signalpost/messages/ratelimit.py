@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import insert, select, update
 
 from signalpost.kit.db import UnitOfWork
+from signalpost.kit.errors import ApiError
 from signalpost.models import rate_limits
 
 
@@ -69,3 +70,20 @@ async def reserve(uow: UnitOfWork, limiters: Sequence[Limiter], now: float) -> R
             .values(next_at=slot + 1.0 / lim.rate)
         )
     return Reservation(slot, max(0.0, slot - now))
+
+
+async def admit(
+    uow: UnitOfWork, limiters: Sequence[Limiter], now: float, max_backlog: float
+) -> Reservation:
+    """Reserve a slot for a new message, unless the queue ahead is over `max_backlog` s (40318)."""
+    ahead = await backlog(uow, limiters, now)
+    if ahead > max_backlog:
+        raise ApiError(
+            429,
+            "40318",
+            "Message queue full",
+            f"The sender's queue already holds {ahead / 3600:.1f} hours of messages.",
+            should_retry=False,
+            headers={"retry-after": "60"},
+        )
+    return await reserve(uow, limiters, now)

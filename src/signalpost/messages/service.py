@@ -380,17 +380,9 @@ async def _prepare(
     limiters = _limiters(ctx, org.id, sender.kind, sender.number, sender.rate_limit)
     wall = now.timestamp()
     if send_at is None and limiters:
-        ahead = await ratelimit.backlog(uow, limiters, wall)
-        if ahead > ctx.settings.rate_limits.max_backlog_seconds:
-            raise ApiError(
-                429,
-                "40318",
-                "Message queue full",
-                f"The sender's queue already holds {ahead / 3600:.1f} hours of messages.",
-                should_retry=False,
-                headers={"retry-after": "60"},
-            )
-        slot = await ratelimit.reserve(uow, limiters, wall)
+        slot = await ratelimit.admit(
+            uow, limiters, wall, ctx.settings.rate_limits.max_backlog_seconds
+        )
         wait = slot.backlog
     else:
         wait = 0.0

@@ -807,18 +807,8 @@ async def _reserve(ctx: AppContext, uow: UnitOfWork, org: Organization, sender: 
         ratelimit.Limiter(f"sender:whatsapp:{sender}", limits.whatsapp),
         ratelimit.Limiter(f"org:{org.id}", limits.organization),
     ]
-    wall = time.time()
-    ahead = await ratelimit.backlog(uow, limiters, wall)
-    if ahead > limits.max_backlog_seconds:
-        raise ApiError(
-            429,
-            "40318",
-            "Message queue full",
-            f"The sender's queue already holds {ahead / 3600:.1f} hours of messages.",
-            should_retry=False,
-            headers={"retry-after": "60"},
-        )
-    return (await ratelimit.reserve(uow, limiters, wall)).backlog
+    slot = await ratelimit.admit(uow, limiters, time.time(), limits.max_backlog_seconds)
+    return slot.backlog
 
 
 async def send(
