@@ -207,6 +207,17 @@ class Receiver:
             writer.close()
 
 
+def process_cpu_seconds(pid: int | None) -> float | None:
+    """User plus system CPU time of a process so far (Linux /proc), or None where unknown."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # --- main ----------------------------------------------------------------------------------------
 
 
@@ -282,6 +293,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             args.concurrency,
         )
         receiver.finalized.clear()
+        server = procs[0].pid if procs else None
+        cpu_start = process_cpu_seconds(server)
         t_start = time.perf_counter()
         send = await drive(host, port_, url.path + "/messages", bodies, headers, args.concurrency)
         accepted = set(send.ids)
@@ -290,6 +303,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(0.05)
         done = [receiver.finalized[i] for i in accepted if i in receiver.finalized]
         e2e_seconds = (max(done) - t_start) if done else 0.0
+        cpu_end = process_cpu_seconds(server)
+        cpu_ms = (
+            round((cpu_end - cpu_start) * 1000 / len(done), 3)
+            if cpu_start is not None and cpu_end is not None and done
+            else None
+        )
 
         echo_port = free_port()
         echo_file = Path(tmp) / "echo_app.py"
@@ -323,6 +342,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "finalized": len(done),
                 "seconds": round(e2e_seconds, 3),
                 "per_second": round(len(done) / e2e_seconds, 1) if e2e_seconds else 0.0,
+                # CPU time of the server process per finalized message, from the first send to the
+                # last webhook (all threads): steadier than rates on a machine whose speed varies.
+                "server_cpu_ms_per_message": cpu_ms,
             },
             "echo_ceiling": echo.summary(),
         }

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from signalpost.kit.db import UnitOfWork
 
 ReceiptStatus = Literal["delivered", "delivery_failed", "delivery_unconfirmed", "expired"]
 
@@ -62,3 +65,17 @@ class Carrier(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class LocalCarrier(Protocol):
+    """A carrier that answers from this server alone (the simulator): from the database and
+    computation, with no I/O of its own. Its answers can be read and recorded in the transaction
+    that takes the messages from the queue, in one step, instead of marking them `sending` first so
+    that a crash while the carrier has them is noticed."""
+
+    async def submit_within(
+        self, uow: UnitOfWork, messages: Sequence[OutboundSubmit]
+    ) -> list[SubmitResult]:
+        """`submit_many`, reading what it needs in `uow`."""
+        ...

@@ -50,7 +50,7 @@ from sqlalchemy.engine import RowMapping
 from signalpost.carriers import repository as repo
 from signalpost.carriers.base import OutboundSubmit, Receipt, SubmitResult
 from signalpost.kit import phone
-from signalpost.kit.db import Database
+from signalpost.kit.db import Database, UnitOfWork
 
 MAGIC = re.compile(r"^\+1\d{3}55501(\d\d)$")
 HANDSET = re.compile(r"^\+1\d{3}55502(\d\d)$")
@@ -114,10 +114,16 @@ class SimulatorCarrier:
         self.latency = latency
         self._chaos: tuple[Chaos, float] | None = None
 
-    async def chaos(self) -> Chaos:
+    async def chaos(self, uow: UnitOfWork | None = None) -> Chaos:
+        """The chaos setting, read again at most once a second (in `uow`, when given)."""
         now = time.monotonic()
         if self._chaos is None or self._chaos[1] < now:
-            self._chaos = (await load_chaos(self.db), now + 1.0)
+            if uow is None:
+                chaos = await load_chaos(self.db)
+            else:
+                value = await repo.get_state(uow, CHAOS_KEY)
+                chaos = Chaos.model_validate(value) if value else Chaos()
+            self._chaos = (chaos, now + 1.0)
         return self._chaos[0]
 
     async def close(self) -> None:
@@ -133,9 +139,17 @@ class SimulatorCarrier:
         """One read of the chaos setting and one on-net lookup for all the destinations."""
         if not messages:
             return []
-        chaos = await self.chaos()
         async with self.db.transaction() as uow:
-            owners = await repo.number_owners(uow, [m.to_number for m in messages])
+            return await self.submit_within(uow, messages)
+
+    async def submit_within(
+        self, uow: UnitOfWork, messages: Sequence[OutboundSubmit]
+    ) -> list[SubmitResult]:
+        """`submit_many` in the caller's unit of work (`carriers.base.LocalCarrier`)."""
+        if not messages:
+            return []
+        chaos = await self.chaos(uow)
+        owners = await repo.number_owners(uow, [m.to_number for m in messages])
         return [self._answer(m, owners.get(m.to_number), chaos) for m in messages]
 
     def _answer(

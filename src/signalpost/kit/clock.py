@@ -9,13 +9,25 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# The last value `iso` formatted (replaced whole, so threads never see half of one): the messages
+# of a batch share their timestamps, and each payload formats several.
+_last_iso: tuple[datetime | None, str] = (None, "")
+
+
 def iso(value: datetime | None) -> str | None:
     """`2019-01-23T18:10:02.574Z`, the form Telnyx uses on the wire."""
+    global _last_iso
     if value is None:
         return None
+    memo = _last_iso
+    if value == memo[0]:
+        return memo[1]
+    original = value
     if value.tzinfo is not None and value.utcoffset():
         value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    text = value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    _last_iso = (original, text)
+    return text
 
 
 def parse_datetime(value: str) -> datetime:

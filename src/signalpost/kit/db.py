@@ -92,11 +92,24 @@ class UTCDateTime(TypeDecorator[datetime]):
         if dialect.name != "sqlite":
             return super().result_processor(dialect, coltype)
 
+        # The rows of a batch share their timestamps (written from one `now`): one entry of memory
+        # for the last text read, as for binding.
+        last: list[tuple[str | None, datetime | None]] = [(None, None)]
+
         def process(value: str | datetime | None) -> datetime | None:
             if value is None:
                 return None
-            parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
-            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+            if isinstance(value, str):
+                memo = last[0]
+                if value == memo[0]:
+                    return memo[1]
+                parsed = datetime.fromisoformat(value)
+                parsed = (
+                    parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+                )
+                last[0] = (value, parsed)
+                return parsed
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
         return process
 

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Sequence
 
 from signalpost.carriers import get_carrier
-from signalpost.carriers.base import Carrier, SubmitResult
+from signalpost.carriers.base import Carrier, LocalCarrier, SubmitResult
 from signalpost.context import AppContext
 from signalpost.kit.db import Database
 from signalpost.kit.queue import (
@@ -44,20 +44,45 @@ async def send_batch(ctx: AppContext, db: Database, batch: Sequence[Job]) -> dic
             duplicates.append(job)
         else:
             first[_message_id(job)] = job
+    carrier = get_carrier(ctx)
+    local = carrier if isinstance(carrier, LocalCarrier) else None
+
+    def answers_at_once(row: Message) -> bool:
+        # The carrier answers within the transaction: nothing to fetch, no other channel.
+        return local is not None and row["type"] != "WHATSAPP" and not media.needs_fetch(row)
+
     async with db.transaction() as uow:
         mine = {j.id for j in await held(uow, batch)}
         unique = [j for j in first.values() if j.id in mine]
-        steps = await service.begin_sending_many(ctx, uow, [_message_id(j) for j in unique])
+        steps = await service.begin_sending_many(
+            ctx, uow, [_message_id(j) for j in unique], unwritten=answers_at_once
+        )
         done = [j for j in duplicates if j.id in mine]
         sending: list[tuple[Job, Message]] = []
+        at_once: list[tuple[Job, Message]] = []
         for job in unique:
             step = steps[_message_id(job)]
             if step.retry_in is not None:
                 outcomes[job.id] = RetryLater(step.retry_in)
             elif step.row is None:
                 done.append(job)  # nothing left to send
+            elif step.stored is not None:
+                at_once.append((job, step.row))
             else:
                 sending.append((job, step.row))
+        if at_once:
+            assert local is not None
+            results = await local.submit_within(uow, [service.submission(r) for _, r in at_once])
+            answers = [
+                (job, row, result) for (job, row), result in zip(at_once, results, strict=True)
+            ]
+            stored = {
+                _message_id(j): s.stored for j in unique if (s := steps[_message_id(j)]).stored
+            }
+            retry = await service.record_submissions(
+                ctx, uow, [(row, result) for _, row, result in answers], stored=stored
+            )
+            done += _recorded(answers, retry, outcomes)
         await complete_many_within(uow, done)
     if not sending:
         return outcomes
@@ -82,19 +107,29 @@ async def send_batch(ctx: AppContext, db: Database, batch: Sequence[Job]) -> dic
 
     async with db.transaction() as uow:
         recorded = {j.id for j in await held(uow, [j for j, _, _ in answers] + finished)}
+        answers = [a for a in answers if a[0].id in recorded]
         retry = await service.record_submissions(
-            ctx, uow, [(row, result) for job, row, result in answers if job.id in recorded]
+            ctx, uow, [(row, result) for _, row, result in answers]
         )
-        complete = [j for j in finished if j.id in recorded]
-        for job, row, _ in answers:
-            if job.id not in recorded:
-                continue
-            if row["id"] in retry:
-                outcomes[job.id] = RetryLater(retry[row["id"]])
-            else:
-                complete.append(job)
+        complete = [j for j in finished if j.id in recorded] + _recorded(answers, retry, outcomes)
         await complete_many_within(uow, complete)
     return outcomes
+
+
+def _recorded(
+    answers: list[tuple[Job, Message, SubmitResult]],
+    retry: dict[str, float],
+    outcomes: dict[int, Exception],
+) -> list[Job]:
+    """The jobs whose carrier answer was recorded and that are done; those the carrier throttled
+    get their `RetryLater` in `outcomes`."""
+    complete: list[Job] = []
+    for job, row, _ in answers:
+        if row["id"] in retry:
+            outcomes[job.id] = RetryLater(retry[row["id"]])
+        else:
+            complete.append(job)
+    return complete
 
 
 async def _fill(ctx: AppContext, db: Database, row: Message) -> Message | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
@@ -608,10 +608,16 @@ async def finalize_many(uow: UnitOfWork, finals: Sequence[Final]) -> list[Messag
 
 @dataclass(frozen=True)
 class SendStep:
-    """What the send job decided before talking to the carrier."""
+    """What the send job decided before talking to the carrier.
+
+    `row` is the message as it goes to the carrier (`sending`). `stored` is the row as the database
+    still holds it when `sending` was not written (`begin_sending_many(..., unwritten=)`): the
+    carrier's answer is then recorded in the same transaction, from that row.
+    """
 
     row: Message | None
     retry_in: float | None = None
+    stored: Message | None = None
 
 
 async def begin_sending(ctx: AppContext, uow: UnitOfWork, message_id: str) -> SendStep:
@@ -657,10 +663,18 @@ def _recheck_optout(row: Message) -> bool:
 
 
 async def begin_sending_many(
-    ctx: AppContext, uow: UnitOfWork, message_ids: Sequence[str]
+    ctx: AppContext,
+    uow: UnitOfWork,
+    message_ids: Sequence[str],
+    *,
+    unwritten: Callable[[Message], bool] | None = None,
 ) -> dict[str, SendStep]:
     """`begin_sending` for several messages with one read and a few writes in all; a scheduled
-    message being released takes `begin_sending`'s own path."""
+    message being released takes `begin_sending`'s own path.
+
+    `unwritten(row)`: the messages whose carrier answers within this transaction (see
+    `record_submissions`' `stored`); their `sending` status is not written, only returned.
+    """
     rows = await repo.get_many_for_update(uow, message_ids)
     now = utcnow()
     steps: dict[str, SendStep] = {}
@@ -686,8 +700,11 @@ async def begin_sending_many(
                 "carrier_attempts": row["carrier_attempts"] + 1,
                 "updated_at": now,
             }
-            changes.append((message_id, values))
-            steps[message_id] = SendStep({**row, **values})
+            if unwritten is not None and unwritten(row):
+                steps[message_id] = SendStep({**row, **values}, stored=row)
+            else:
+                changes.append((message_id, values))
+                steps[message_id] = SendStep({**row, **values})
     await repo.update_many(uow, changes)
     await finalize_many(uow, finals)
     return steps
@@ -760,28 +777,43 @@ async def record_submission(
 
 
 async def record_submissions(
-    ctx: AppContext, uow: UnitOfWork, answers: Sequence[tuple[Message, SubmitResult]]
+    ctx: AppContext,
+    uow: UnitOfWork,
+    answers: Sequence[tuple[Message, SubmitResult]],
+    *,
+    stored: Mapping[str, Message] | None = None,
 ) -> dict[str, float]:
     """Apply the carrier's answers to messages it was given (now `sending`), all in a few
     statements. Returns, by message id, the delay after which a message must be submitted again
     (the carrier throttled it). A message no longer `sending` (a repeated run recorded it first)
-    is left alone."""
+    is left alone.
+
+    `stored`: the rows as this transaction read them, by id, when their `sending` status was never
+    written (the carrier answered within the transaction); they are not read again.
+    """
     from signalpost.messages import inbound, whatsapp
 
-    rows = await repo.get_many_for_update(uow, [row["id"] for row, _ in answers])
+    rows: dict[str, Message]
+    if stored is None:
+        rows = dict(await repo.get_many_for_update(uow, [row["id"] for row, _ in answers]))
+        expected: tuple[str, ...] = ("sending",)
+    else:
+        rows = dict(stored)
+        expected = ("queued", "sending")
     now = utcnow()
     sent: list[tuple[Message, SubmitResult]] = []
-    queued: list[tuple[str, Mapping[str, Any]]] = []
+    changes: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}  # by the status they replace
     finals: list[Final] = []
     retry: dict[str, float] = {}
     for message, result in answers:
         row = rows.get(message["id"])
-        if row is None or row["to_status"] != "sending":
+        if row is None or row["to_status"] not in expected:
             continue
         rows.pop(message["id"])  # one answer per message
         common = {
             "to_carrier": result.to_carrier or row["to_carrier"],
             "to_line_type": result.to_line_type,
+            "carrier_attempts": message["carrier_attempts"],
         }
         if result.outcome == "accepted":
             values = {
@@ -792,22 +824,22 @@ async def record_submissions(
                 "carrier_message_id": result.carrier_message_id,
                 "updated_at": now,
             }
-            sent.append(({**row, **values}, result))
+            sent_row = {**row, **values}
+            sent.append((sent_row, result))
+            change: Mapping[str, Any] = {k: sent_row[k] for k in _SENT_COLUMNS}
         elif result.outcome == "throttled":
             retry_at = now + timedelta(seconds=result.retry_after)
             if row["valid_until"] is not None and retry_at > row["valid_until"]:
-                finals.append(Final(row, "expired", "40014", billed=False))
-            else:
-                queued.append((row["id"], {**common, "to_status": "queued", "updated_at": now}))
-                retry[row["id"]] = result.retry_after
+                finals.append(Final(row, "expired", "40014", billed=False, extra=common))
+                continue
+            change = {**common, "to_status": "queued", "updated_at": now}
+            retry[row["id"]] = result.retry_after
         else:
             finals.append(Final(row, "sending_failed", result.error_code or "40008", False, common))
-    await repo.update_many(
-        uow,
-        [(new["id"], {k: new[k] for k in _SENT_COLUMNS}) for new, _ in sent],
-        only_status="sending",
-    )
-    await repo.update_many(uow, queued, only_status="sending")
+            continue
+        changes.setdefault(row["to_status"], []).append((row["id"], change))
+    for status, status_changes in changes.items():
+        await repo.update_many(uow, status_changes, only_status=status)
     # Events, their jobs and the receipt jobs go in when the unit of work ends: one statement
     # per table.
     await emit_events(uow, [(new, "message.sent") for new, _ in sent], defer=True)
@@ -840,6 +872,7 @@ async def record_submissions(
 _SENT_COLUMNS = (
     "to_carrier",
     "to_line_type",
+    "carrier_attempts",
     "to_status",
     "sent_at",
     "valid_until",
