@@ -297,6 +297,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         cpu_start = process_cpu_seconds(server)
         t_start = time.perf_counter()
         send = await drive(host, port_, url.path + "/messages", bodies, headers, args.concurrency)
+        cpu_sent = process_cpu_seconds(server)
         accepted = set(send.ids)
         deadline = time.monotonic() + args.e2e_timeout
         while time.monotonic() < deadline and not accepted <= set(receiver.finalized):
@@ -337,7 +338,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "messages": args.messages,
             "concurrency": args.concurrency,
             "workers": args.workers,
-            "send": send.summary(),
+            "send": {
+                **send.summary(),
+                # CPU time of the server per request while the requests ran (in-process workers
+                # included, when they ran meanwhile).
+                "server_cpu_ms_per_request": (
+                    round((cpu_sent - cpu_start) * 1000 / len(bodies), 3)
+                    if cpu_start is not None and cpu_sent is not None
+                    else None
+                ),
+            },
             "end_to_end": {
                 "finalized": len(done),
                 "seconds": round(e2e_seconds, 3),

@@ -300,6 +300,47 @@ def test_events_of_one_message_arrive_in_emit_order_even_after_a_failure(
     assert [r.json()["data"]["id"] for r in got] == [ids[0], *ids]
 
 
+def test_events_sharing_a_delivery_job_keep_each_message_in_order(
+    server: RunningServer, receiver: WebhookReceiver, account: Account
+) -> None:
+    # One transaction emits the `sent` events of three messages (one delivery job); the receiver of
+    # the second fails once. The three `finalized` events, emitted together later, reach each
+    # receiver after that message's `sent` event, the failed one's retry included.
+    paths = [path() for _ in range(3)]
+    receiver.behaviours[paths[1]] = FailFirst()  # type: ignore[assignment]
+    message_ids = [str(uuid.uuid4()) for _ in paths]
+
+    def emit_all(event_type: str) -> list[str | None]:
+        async def go(ctx: AppContext) -> list[str | None]:
+            async with ctx.db.transaction() as uow:
+                return await webhooks.emit_many(
+                    uow,
+                    [
+                        webhooks.EventSpec(
+                            account.org.id,
+                            event_type,
+                            {"id": m, "type": event_type},
+                            [receiver.url(p)],
+                            message_id=m,
+                        )
+                        for m, p in zip(message_ids, paths, strict=True)
+                    ],
+                )
+
+        return server.run(go)
+
+    sent = emit_all("message.sent")
+    finalized = emit_all("message.finalized")
+    receiver.wait_for(lambda rs: sum(r.path in paths for r in rs) >= 7)
+    for i, p in enumerate(paths):
+        got = [(r.json()["data"]["id"], r.json()["meta"]["attempt"]) for r in receiver.on(p)]
+        first = [(sent[i], 1), (sent[i], 2)] if i == 1 else [(sent[i], 1)]
+        assert got == [*first, (finalized[i], 1)]
+    for event_id in [*sent, *finalized]:
+        assert event_id is not None
+        assert finished(account, event_id).status == "delivered"
+
+
 def test_a_rolled_back_transaction_emits_nothing(
     server: RunningServer, receiver: WebhookReceiver, account: Account
 ) -> None:

@@ -28,6 +28,7 @@ from signalpost.messages import media, service, whatsapp
 from signalpost.messages.service import Message
 
 BATCH_SIZE = 200
+RECEIPT_JOBS_PER_BATCH = 4
 
 
 def _message_id(job: Job) -> str:
@@ -163,14 +164,17 @@ async def _submit(
     return answers
 
 
+def receipts(job: Job) -> list[tuple[str, str, str | None]]:
+    """The receipts a `message.receipt` job carries: `(message_id, status, error_code)`."""
+    items = job.payload.get("receipts", [job.payload])  # or one, as jobs once did
+    return [(str(r["message_id"]), r["status"], r.get("error_code")) for r in items]
+
+
 async def receipt_batch(db: Database, batch: Sequence[Job]) -> None:
     """Apply delivery receipts: one transaction finalizes every `sent` message of the batch."""
     async with db.transaction() as uow:
         mine = await held(uow, batch)
-        await service.apply_receipts(
-            uow,
-            [(_message_id(j), j.payload["status"], j.payload.get("error_code")) for j in mine],
-        )
+        await service.apply_receipts(uow, [r for job in mine for r in receipts(job)])
         await complete_many_within(uow, mine)
 
 
@@ -187,9 +191,10 @@ def kinds(ctx: AppContext) -> dict[str, JobKind]:
             batch_size=BATCH_SIZE,
             retry=RetryPolicy(max_attempts=10, base=0.5, cap=60),
         ),
-        "message.receipt": JobKind(
+        service.RECEIPT_JOB: JobKind(
             batch=receipt,
-            batch_size=BATCH_SIZE,
+            # Each job carries the receipts of one send batch.
+            batch_size=RECEIPT_JOBS_PER_BATCH,
             retry=RetryPolicy(max_attempts=10, base=0.5, cap=60),
         ),
         **whatsapp.kinds(ctx),

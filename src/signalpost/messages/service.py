@@ -32,6 +32,10 @@ Endpoint = Literal["messages", "long_code", "short_code", "number_pool", "alphan
 SenderKind = Literal["long_code", "toll_free", "short_code", "alphanumeric"]
 Message = Mapping[Any, Any]  # a `messages` row (dict or RowMapping)
 
+# Delivery receipts to apply later: `{"receipts": [{"message_id", "status", "error_code"}, …]}`,
+# the receipts of one send batch due at the same time in one job.
+RECEIPT_JOB = "message.receipt"
+
 # `auto_detect` flags an SMS longer than this many parts as unusually long (40328).
 RECOMMENDED_MAX_PARTS = 6
 MAX_MEDIA = 10
@@ -841,22 +845,23 @@ async def record_submissions(
     for status, status_changes in changes.items():
         await repo.update_many(uow, status_changes, only_status=status)
     # Events, their jobs and the receipt jobs go in when the unit of work ends: one statement
-    # per table.
+    # per table. The receipts due at the same time share one job.
     await emit_events(uow, [(new, "message.sent") for new, _ in sent], defer=True)
-    await enqueue_many(
-        uow,
-        [
-            {
-                "kind": "message.receipt",
-                "payload": {
+    receipts: dict[float, list[dict[str, Any]]] = {}
+    for new, result in sent:
+        if result.receipt is not None:
+            receipts.setdefault(result.receipt.after, []).append(
+                {
                     "message_id": new["id"],
                     "status": result.receipt.status,
                     "error_code": result.receipt.error_code,
-                },
-                "delay": result.receipt.after,
-            }
-            for new, result in sent
-            if result.receipt is not None
+                }
+            )
+    await enqueue_many(
+        uow,
+        [
+            {"kind": RECEIPT_JOB, "payload": {"receipts": items}, "delay": after}
+            for after, items in receipts.items()
         ],
         defer=True,
     )

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from sqlalchemy.engine import RowMapping
+
 from signalpost.context import AppContext
 from signalpost.kit.clock import utcnow
 from signalpost.kit.db import Database
@@ -30,6 +32,7 @@ from signalpost.kit.queue import (
     RetryLater,
     RetryPolicy,
     complete_many_within,
+    enqueue_many,
     held,
 )
 from signalpost.kit.signing import signer_for
@@ -103,6 +106,16 @@ class _Post:
     headers: dict[str, str]
 
 
+def event_ids(job: Job) -> list[str]:
+    """The events a delivery job carries."""
+    ids = job.payload.get("event_ids")
+    return [str(i) for i in ids] if ids is not None else [str(job.payload["event_id"])]
+
+
+# How soon an event waiting for an earlier event of its message looks again, at the least.
+BLOCKED_RECHECK = 0.05
+
+
 async def deliver_batch(
     db: Database,
     http: HttpClient,
@@ -113,42 +126,56 @@ async def deliver_batch(
     own_jobs: bool = True,
     slots: dict[str, asyncio.Semaphore] | None = None,
 ) -> dict[int, Exception]:
-    """Make the next attempt of each job's event; returns `RetryLater` for the jobs to run again.
+    """Make the next attempt of each event of the jobs; returns `RetryLater` for the jobs to run
+    again.
 
-    With `own_jobs`, the jobs are held from the queue: only those still held are recorded, and the
-    finished ones are completed in the same transaction as their attempts.
+    An event waits while an earlier event of its message is still pending, so that a message's
+    events reach a URL in order. With `own_jobs`, the jobs are held from the queue: only those
+    still held are recorded, and the finished ones are completed in the same transaction as their
+    attempts. A job of several events of which some must be tried again later is completed too,
+    and those events go on in new jobs (one per due time).
     """
     outcomes: dict[int, Exception] = {}
-    event_ids = [str(job.payload["event_id"]) for job in batch]
+    jobs_ = list({job.id: job for job in batch}.values())
+    items = [(job, event_id) for job in jobs_ for event_id in event_ids(job)]
     async with db.transaction() as uow:
-        states = await service.delivery_states(uow, sorted(set(event_ids)))
-    finished: list[Job] = []  # nothing left to do
+        states = await service.delivery_states(uow, sorted({e for _, e in items}))
+        first = _first_pending(
+            await service.pending_events_of_messages(
+                uow,
+                [
+                    st["message_id"]
+                    for st in states.values()
+                    if st["status"] == "pending" and st["message_id"] is not None
+                ],
+            )
+        )
+    at = (now or utcnow()).timestamp()
+    later: dict[tuple[int, str], float] = {}  # (job id, event id): try again in so many seconds
     exhausted: list[tuple[Job, str]] = []  # no URL left to try
     unsigned: list[tuple[Job, str, Step, bytes, str]] = []
     seen: set[str] = set()
-    at = (now or utcnow()).timestamp()
-    for job, event_id in zip(batch, event_ids, strict=True):
+    for job, event_id in items:
         state = states.get(event_id)
         if state is None or state["status"] != "pending":
-            finished.append(job)
-            continue
+            continue  # nothing left to do
         if event_id in seen:  # the same event twice in one batch: plan it again afterwards
-            outcomes[job.id] = RetryLater(0.0)
+            later[job.id, event_id] = 0.0
             continue
         seen.add(event_id)
+        blocker = first.get(state["message_id"])
+        if blocker is not None and blocker["id"] != event_id:
+            later[job.id, event_id] = max(BLOCKED_RECHECK, _due(blocker, config) - at)
+            continue
         done = int(state["attempts"])
         step = service.next_step(done, list(state["urls"]), config.attempts_per_url)
         if step is None:
             exhausted.append((job, event_id))
             continue
-        last: datetime | None = state["last_attempt_finished_at"]
-        if done and last is not None:
-            due = last.timestamp() + service.delay_after(
-                done, config.attempts_per_url, config.retry_base
-            )
-            if due - at > 0.001:
-                outcomes[job.id] = RetryLater(due - at)
-                continue
+        due = _due(state, config)
+        if due - at > 0.001:
+            later[job.id, event_id] = due - at
+            continue
         body = service.body_bytes(state["payload_json"], step.attempt, step.url)
         unsigned.append((job, event_id, step, body, state["signing_seed"]))
     signed = await _sign([(seed, body) for _, _, _, body, seed in unsigned], config.user_agent)
@@ -160,7 +187,7 @@ async def deliver_batch(
     results = await asyncio.gather(*(_post(slots, http, p, config.timeout) for p in posts))
 
     async with db.transaction() as uow:
-        mine = {j.id for j in await held(uow, batch)} if own_jobs else {j.id for j in batch}
+        mine = {j.id for j in await held(uow, jobs_)} if own_jobs else {j.id for j in jobs_}
         attempt_ids = iter(service.new_uuids(len(posts)))
         records = [
             service.attempt_record(p.event_id, p.step, r, p.headers, next(attempt_ids))
@@ -171,23 +198,61 @@ async def deliver_batch(
         for job, event_id in exhausted:
             if job.id in mine:
                 await service.give_up(uow, event_id)
-        complete = [j for j in finished if j.id in mine] + [j for j, _ in exhausted if j.id in mine]
         for p, r in zip(posts, results, strict=True):
-            if p.job.id not in mine:
+            if p.job.id not in mine or r.ok or p.step.final:
                 continue
             if p.event_id not in recorded:
                 # Another run (a worker whose lease ran out mid-POST) recorded this attempt first:
                 # plan again from what is stored.
-                outcomes[p.job.id] = RetryLater(0.0)
-            elif r.ok or p.step.final:
-                complete.append(p.job)
+                later[p.job.id, p.event_id] = 0.0
             else:
-                outcomes[p.job.id] = RetryLater(
-                    service.delay_after(p.step.attempt, config.attempts_per_url, config.retry_base)
+                later[p.job.id, p.event_id] = service.delay_after(
+                    p.step.attempt, config.attempts_per_url, config.retry_base
                 )
+        complete: list[Job] = []
+        carried: dict[float, list[str]] = {}  # events going on in new jobs, by delay
+        for job in jobs_:
+            if job.id not in mine:
+                continue
+            ids = event_ids(job)
+            left = {e: later[job.id, e] for e in ids if (job.id, e) in later}
+            if not left:
+                complete.append(job)
+            elif len(left) == len(ids) and len(set(left.values())) == 1:
+                outcomes[job.id] = RetryLater(next(iter(left.values())))
+            else:
+                complete.append(job)
+                for event_id, delay in left.items():
+                    carried.setdefault(delay, []).append(event_id)
         if own_jobs:
+            await enqueue_many(
+                uow,
+                [
+                    {"kind": service.JOB_KIND, "payload": {"event_ids": ids}, "delay": delay}
+                    for delay, ids in carried.items()
+                ],
+            )
             await complete_many_within(uow, complete)
     return outcomes
+
+
+def _first_pending(rows: Sequence[RowMapping]) -> dict[str, RowMapping]:
+    """The earliest pending event of each message, by message id."""
+    first: dict[str, RowMapping] = {}
+    for row in rows:
+        known = first.get(row["message_id"])
+        if known is None or (row["occurred_at"], row["id"]) < (known["occurred_at"], known["id"]):
+            first[row["message_id"]] = row
+    return first
+
+
+def _due(state: RowMapping, config: DeliveryConfig) -> float:
+    """When an event's next attempt is due (Unix seconds; 0 when it was never tried)."""
+    done = int(state["attempts"])
+    last: datetime | None = state["last_attempt_finished_at"]
+    if not done or last is None:
+        return 0.0
+    return last.timestamp() + service.delay_after(done, config.attempts_per_url, config.retry_base)
 
 
 async def deliver(
@@ -228,7 +293,8 @@ def kinds(ctx: AppContext) -> dict[str, JobKind]:
             last = batch[0] if len(batch) == 1 else None
             if last is not None and last.attempts >= (last.max_attempts or JOB_ATTEMPTS):
                 async with db.transaction() as uow:
-                    await service.give_up(uow, str(last.payload["event_id"]))
+                    for event_id in event_ids(last):
+                        await service.give_up(uow, event_id)
             raise
 
     # The policy covers unexpected errors (e.g. the database went away); delivery attempts and

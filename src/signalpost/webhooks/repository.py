@@ -32,6 +32,17 @@ _DELIVERY_STATES = (
     .join(organizations, organizations.c.id == webhook_events.c.organization_id)
     .where(webhook_events.c.id.in_(bindparam("event_ids", expanding=True)))
 )
+# The pending events of some messages, for delivering each message's events in order.
+_PENDING_OF_MESSAGES = select(
+    webhook_events.c.id,
+    webhook_events.c.message_id,
+    webhook_events.c.occurred_at,
+    webhook_events.c.attempts,
+    _LAST_FINISHED.label("last_attempt_finished_at"),
+).where(
+    webhook_events.c.message_id.in_(bindparam("message_ids", expanding=True)),
+    webhook_events.c.status == "pending",
+)
 _ADVANCE = update(webhook_events).where(
     webhook_events.c.id == bindparam("_event_id"),
     webhook_events.c.status == "pending",
@@ -58,6 +69,16 @@ async def delivery_states(uow: UnitOfWork, event_ids: Sequence[str]) -> dict[str
         return {}
     result = await uow.conn.execute(_DELIVERY_STATES, {"event_ids": list(event_ids)})
     return {row["id"]: row for row in result.mappings()}
+
+
+async def pending_events_of_messages(
+    uow: UnitOfWork, message_ids: Sequence[str]
+) -> list[RowMapping]:
+    """The pending events of these messages, with their attempts and the end of the last one."""
+    if not message_ids:
+        return []
+    result = await uow.conn.execute(_PENDING_OF_MESSAGES, {"message_ids": sorted(set(message_ids))})
+    return list(result.mappings())
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,10 @@ from signalpost.models import webhook_events
 from signalpost.webhooks import repository as repo
 from signalpost.webhooks.repository import AttemptRecord, DeliveryQuery
 
+# A delivery job: `{"event_ids": [...]}`, the events one transaction emitted (at most
+# `EVENTS_PER_JOB`); once `{"event_id": ...}`, which is still understood.
 JOB_KIND = "webhook.deliver"
+EVENTS_PER_JOB = 200
 USER_AGENT = f"signalpost-webhooks/{__version__}"
 RESPONSE_BODY_LIMIT = 2048  # bytes of the receiver's answer kept per attempt
 RESPONSE_HEADERS_LIMIT = 50
@@ -116,8 +119,8 @@ async def emit(
     """Store a webhook event and enqueue its delivery in the caller's transaction.
 
     Returns the event id, or None (and stores nothing) when `urls` is empty. Events of one message
-    share a queue group, so they reach a URL in the order they were emitted (`message.sent` before
-    `message.finalized`), each waiting until the one before it is delivered or has failed.
+    reach a URL in the order they were emitted (`message.sent` before `message.finalized`), each
+    waiting until the one before it is delivered or has failed (`webhooks.jobs`).
     """
     spec = EventSpec(organization_id, event_type, payload, urls, message_id, envelope, occurred_at)
     return (await emit_many(uow, [spec]))[0]
@@ -133,7 +136,6 @@ async def emit_many(
     """
     now = utcnow()
     rows: list[dict[str, Any]] = []
-    job_specs: list[dict[str, Any]] = []
     out: list[str | None] = []
     event_ids = new_uuids(len(specs))
     for spec, event_id in zip(specs, event_ids, strict=True):
@@ -161,14 +163,6 @@ async def emit_many(
                 "occurred_at": occurred,
             }
         )
-        job_specs.append(
-            {
-                "kind": JOB_KIND,
-                "payload": {"event_id": event_id},
-                "max_attempts": 10,
-                "group_key": f"webhooks:{spec.message_id}" if spec.message_id else None,
-            }
-        )
         out.append(event_id)
     if not rows:
         return out
@@ -176,7 +170,19 @@ async def emit_many(
         uow.defer_insert(webhook_events, rows)
     else:
         await repo.insert_events(uow, rows)
-    await enqueue_many(uow, job_specs, defer=defer)
+    # The events of one transaction share delivery jobs: a job per `EVENTS_PER_JOB` of them.
+    await enqueue_many(
+        uow,
+        [
+            {
+                "kind": JOB_KIND,
+                "payload": {"event_ids": [r["id"] for r in rows[i : i + EVENTS_PER_JOB]]},
+                "max_attempts": 10,
+            }
+            for i in range(0, len(rows), EVENTS_PER_JOB)
+        ],
+        defer=defer,
+    )
     return out
 
 
@@ -382,6 +388,12 @@ async def record_attempts(uow: UnitOfWork, records: Sequence[AttemptRecord]) -> 
 
 async def delivery_states(uow: UnitOfWork, event_ids: Sequence[str]) -> dict[str, RowMapping]:
     return await repo.delivery_states(uow, event_ids)
+
+
+async def pending_events_of_messages(
+    uow: UnitOfWork, message_ids: Sequence[str]
+) -> list[RowMapping]:
+    return await repo.pending_events_of_messages(uow, message_ids)
 
 
 async def give_up(uow: UnitOfWork, event_id: str) -> None:
