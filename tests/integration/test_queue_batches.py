@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import text, update
 
+from signalpost.kit.clock import utcnow
 from signalpost.kit.db import Database
 from signalpost.kit.queue import (
+    SLICE_JOBS,
     Job,
     JobError,
     JobKind,
@@ -23,6 +26,7 @@ from signalpost.kit.queue import (
     Worker,
     claim,
     complete_many_within,
+    enqueue_items,
     enqueue_many,
     failed_jobs,
     held,
@@ -371,7 +375,7 @@ def test_a_worker_told_the_api_is_still_busy_claims_only_a_slice(db_url: str) ->
             await eventually(lambda: sum(sizes) == 40)
 
     arun(db_url, go)
-    assert max(sizes) <= 80 // 8 and len(sizes) >= 4
+    assert max(sizes) <= SLICE_JOBS and len(sizes) >= 4
     assert asked
 
 
@@ -396,3 +400,33 @@ def test_an_idle_worker_wakes_when_a_job_queued_for_later_is_due(db_url: str) ->
 
     took = arun(db_url, go)
     assert 0.09 <= took < 1.0, took
+
+
+def test_items_queued_in_one_transaction_share_jobs_and_batches_count_items(
+    db_url: str,  # noqa: F811
+) -> None:
+    seen: list[list[int]] = []  # the items of each batch the handler got
+
+    async def batch(db: Database, jobs_: list[Job]) -> None:
+        seen.append([i for j in jobs_ for i in j.payload["items"]])
+        await record_runs(db, jobs_)
+
+    async def go(db: Database) -> list[Any]:
+        soon = utcnow()
+        async with db.transaction() as uow:
+            for i in range(7):  # as seven requests of one group commit would
+                enqueue_items(uow, "t.items", "items", [i], run_at=soon, per_job=3)
+            enqueue_items(uow, "t.items", "items", [100], run_at=soon + timedelta(seconds=0.2))
+        rows = await job_rows(db)
+        kinds = {
+            "t.items": JobKind(batch=batch, batch_size=4, size=lambda j: len(j.payload["items"]))
+        }
+        async with running(Worker(db, kinds, poll_interval=0.05)):
+            await eventually(lambda: sum(len(b) for b in seen) == 8)
+        return rows
+
+    rows = arun(db_url, go)
+    assert [r["payload"]["items"] for r in rows] == [[0, 1, 2], [3, 4, 5], [6], [100]]
+    assert sorted(i for b in seen for i in b) == [0, 1, 2, 3, 4, 5, 6, 100]
+    # A batch takes jobs while their items fit in `batch_size` (4): never jobs of 3 and 3 together.
+    assert all(len(b) <= 4 for b in seen), seen

@@ -171,6 +171,7 @@ class UnitOfWork:
         # The earliest future `run_at` (Unix seconds) of the jobs this transaction queued.
         self.next_due: float | None = None
         self._deferred: dict[Table, list[Mapping[str, Any]]] = {}
+        self._before_flush: list[Callable[[], Awaitable[None]]] = []
 
     def note_due(self, run_at: datetime) -> None:
         """A job this transaction queues becomes due at `run_at` (see `Database.seconds_to_due`)."""
@@ -186,8 +187,17 @@ class UnitOfWork:
         """
         self._deferred.setdefault(table, []).extend(rows)
 
+    def before_flush(self, fn: Callable[[], Awaitable[None]]) -> None:
+        """Run `fn` when the unit of work ends, before the deferred rows are inserted (it may defer
+        more): for work gathered across the whole transaction, such as one job for many items."""
+        self._before_flush.append(fn)
+
     async def flush(self) -> None:
         """Insert the deferred rows now: parent tables before the tables referring to them."""
+        while self._before_flush:
+            hooks, self._before_flush = self._before_flush, []
+            for fn in hooks:
+                await fn()
         while self._deferred:
             pending, self._deferred = self._deferred, {}
             for table in sorted(pending, key=_dependency_rank):

@@ -200,6 +200,99 @@ async def enqueue_many(
     uow.jobs_enqueued += len(rows)
 
 
+def enqueue_items(
+    uow: UnitOfWork,
+    kind: str,
+    key: str,
+    items: Sequence[Any],
+    *,
+    run_at: datetime,
+    max_attempts: int | None = None,
+    per_job: int = 200,
+) -> None:
+    """Queue `items` for jobs of `kind` whose payload is `{key: [item, …]}`.
+
+    The items queued in one unit of work for the same kind and key share their jobs (up to
+    `per_job` items each) when they are due at the same time, or both already due: the messages of
+    a group commit go to the carrier in one job, not one job each. The jobs are inserted when the
+    unit of work ends; the handler settles each item on its own (`settle`).
+    """
+    due_now = run_at <= utcnow()
+    slot = ("queue.items", kind, key, None if due_now else run_at, max_attempts)
+    pending: tuple[list[Any], list[datetime]] | None = uow.cache.get(slot)
+    if pending is None:
+        gathered: list[Any] = []
+        due = [run_at]
+        pending = uow.cache[slot] = (gathered, due)
+
+        async def insert() -> None:
+            await enqueue_many(
+                uow,
+                [
+                    {
+                        "kind": kind,
+                        "payload": {key: gathered[i : i + per_job]},
+                        "run_at": due[0],
+                        "max_attempts": max_attempts,
+                    }
+                    for i in range(0, len(gathered), per_job)
+                ],
+                defer=True,
+            )
+
+        uow.before_flush(insert)
+    pending[0].extend(items)
+    if run_at < pending[1][0]:
+        pending[1][0] = run_at  # the earliest, among items due already
+
+
+@dataclass
+class Settled:
+    """What becomes of jobs carrying several items once each item has its outcome (`settle`)."""
+
+    complete: list[Job] = field(default_factory=list)  # every item done
+    outcomes: dict[int, Exception] = field(default_factory=dict)  # for the worker, by job id
+    carried: dict[float, list[Any]] = field(default_factory=dict)  # items for new jobs, by delay
+
+
+def settle(
+    jobs_: Sequence[Job],
+    items: Callable[[Job], Sequence[Any]],
+    later: Mapping[tuple[int, Any], float],
+    errors: Mapping[tuple[int, Any], Exception] | None = None,
+) -> Settled:
+    """Settle jobs from the outcomes of their items, keyed `(job id, item)`: an item in neither
+    `later` (run again in so many seconds) nor `errors` is done.
+
+    A job whose items are all done is complete. One whose items all wait the same time runs again
+    then (`RetryLater`). An error of any item is the job's outcome: the job runs again whole, per
+    its retry policy (its done items must be skipped then). Otherwise the job is complete and its
+    waiting items go on in new jobs, one per delay (`carried`), which the caller queues in the
+    same unit of work.
+    """
+    out = Settled()
+    for job in jobs_:
+        keys = items(job)
+        error = (
+            next((errors[job.id, k] for k in keys if (job.id, k) in errors), None)
+            if errors
+            else None
+        )
+        if error is not None:
+            out.outcomes[job.id] = error
+            continue
+        left = {k: later[job.id, k] for k in keys if (job.id, k) in later}
+        if not left:
+            out.complete.append(job)
+        elif len(left) == len(keys) and len(set(left.values())) == 1:
+            out.outcomes[job.id] = RetryLater(next(iter(left.values())))
+        else:
+            out.complete.append(job)
+            for item, delay in left.items():
+                out.carried.setdefault(delay, []).append(item)
+    return out
+
+
 # --- claiming and finishing -------------------------------------------------------------------
 
 
@@ -579,6 +672,9 @@ class JobKind:
     complete. When the handler raises, its unfinished jobs share the exception; an unexpected one
     (not `JobError` or `RetryLater`) makes the worker run them again one by one, so one bad job
     cannot fail a whole batch.
+
+    Jobs may carry several items each (`enqueue_items`); `size(job)` counts them, and `batch_size`
+    is then a number of items: a batch takes jobs until their items reach it (at least one job).
     """
 
     handler: Handler | None = None
@@ -586,6 +682,7 @@ class JobKind:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     batch: BatchHandler | None = None
     batch_size: int = 100
+    size: Callable[[Job], int] | None = None
 
     def __post_init__(self) -> None:
         given = [h for h in (self.handler, self.detached, self.batch) if h is not None]
@@ -606,8 +703,9 @@ def _describe(exc: BaseException) -> str:
 
 # How long after a claim that found jobs a worker still counts as busy (see `Worker.linger`).
 BUSY_AFTER_CLAIM = 0.5
-# A claim made while `before_claim` says the foreground is still busy takes batch / this.
-SLICE_DIVISOR = 8
+# A claim made while `before_claim` says the foreground is still busy takes this many jobs (a job
+# may carry a few hundred items).
+SLICE_JOBS = 2
 
 
 class Worker:
@@ -680,7 +778,7 @@ class Worker:
                     if self.before_claim is not None and not await self.before_claim():
                         # Still not our turn, but background work must move: a small slice, so
                         # that the requests waiting behind it are not held up for long.
-                        want = min(want, max(1, self.batch // SLICE_DIVISOR))
+                        want = min(want, SLICE_JOBS)
                     # Cleared before claiming: an enqueue that commits from now on wakes us up.
                     self.db.jobs_available.clear()
                     claimed = await self._claim(want)
@@ -731,8 +829,18 @@ class Worker:
             else:
                 units.append([job])
         for name, group in batches.items():
-            size = self.kinds[name].batch_size
-            units.extend(group[i : i + size] for i in range(0, len(group), size))
+            kind = self.kinds[name]
+            unit: list[Job] = []
+            items = 0
+            for job in group:
+                n = kind.size(job) if kind.size is not None else 1
+                if unit and items + n > kind.batch_size:
+                    units.append(unit)
+                    unit, items = [], 0
+                unit.append(job)
+                items += n
+            if unit:
+                units.append(unit)
         return units
 
     async def _claim(self, limit: int) -> list[Job]:

@@ -1,9 +1,11 @@
 """Job handlers of the message lifecycle: submit to the carrier, apply delivery receipts.
 
-Both are batch kinds. A send batch takes its messages to `sending` in one transaction, submits
-them to the carrier together (MMS fetch their media first, one by one), and records every answer,
-the `message.sent` events and the receipt jobs in one more transaction, which also completes the
-jobs. A receipt batch finalizes its messages in one transaction.
+Both are batch kinds, and their jobs carry several messages each (those one transaction queued for
+the same time). A send batch takes its messages to `sending` in one transaction, submits them to the
+carrier together (MMS fetch their media first, one by one), and records every answer, the
+`message.sent` events and the receipt jobs in one more transaction, which also completes the jobs;
+with the simulator, all of it happens in the first transaction. A receipt batch finalizes its
+messages in one transaction.
 """
 
 from __future__ import annotations
@@ -14,37 +16,41 @@ from collections.abc import Sequence
 from signalpost.carriers import get_carrier
 from signalpost.carriers.base import Carrier, LocalCarrier, SubmitResult
 from signalpost.context import AppContext
-from signalpost.kit.db import Database
+from signalpost.kit.db import Database, UnitOfWork
 from signalpost.kit.queue import (
     Job,
     JobKind,
     Outcomes,
-    RetryLater,
     RetryPolicy,
     complete_many_within,
+    enqueue_many,
     held,
+    settle,
 )
 from signalpost.messages import media, service, whatsapp
 from signalpost.messages.service import Message
 
 BATCH_SIZE = 200
-RECEIPT_JOBS_PER_BATCH = 4
 
 
-def _message_id(job: Job) -> str:
-    return str(job.payload["message_id"])
+def message_ids(job: Job) -> list[str]:
+    """The messages a `message.send` job carries."""
+    ids = job.payload.get("message_ids")
+    return [str(i) for i in ids] if ids is not None else [str(job.payload["message_id"])]
+
+
+# Item outcomes, keyed `(job id, message id)` (see `kit.queue.settle`).
+Later = dict[tuple[int, str], float]
+Errors = dict[tuple[int, str], Exception]
 
 
 async def send_batch(ctx: AppContext, db: Database, batch: Sequence[Job]) -> dict[int, Exception]:
-    """Run `message.send` jobs; returns the outcomes of those not finished (see `JobKind`)."""
-    outcomes: dict[int, Exception] = {}
-    first: dict[str, Job] = {}
-    duplicates: list[Job] = []  # a message named twice is sent by its first job
-    for job in batch:
-        if _message_id(job) in first:
-            duplicates.append(job)
-        else:
-            first[_message_id(job)] = job
+    """Run `message.send` jobs; returns the outcomes of those not finished (see `JobKind`).
+
+    With the simulator (a `LocalCarrier`), an SMS goes from `queued` to `sent` in the one
+    transaction that also completes its job. Otherwise the messages are marked `sending` first, then
+    submitted outside any transaction, and the carrier's answers are recorded in a second one.
+    """
     carrier = get_carrier(ctx)
     local = carrier if isinstance(carrier, LocalCarrier) else None
 
@@ -52,21 +58,24 @@ async def send_batch(ctx: AppContext, db: Database, batch: Sequence[Job]) -> dic
         # The carrier answers within the transaction: nothing to fetch, no other channel.
         return local is not None and row["type"] != "WHATSAPP" and not media.needs_fetch(row)
 
+    jobs_ = list({job.id: job for job in batch}.values())
+    later: Later = {}
+    errors: Errors = {}
+    sending: list[tuple[Job, Message]] = []
     async with db.transaction() as uow:
-        mine = {j.id for j in await held(uow, batch)}
-        unique = [j for j in first.values() if j.id in mine]
-        steps = await service.begin_sending_many(
-            ctx, uow, [_message_id(j) for j in unique], unwritten=answers_at_once
-        )
-        done = [j for j in duplicates if j.id in mine]
-        sending: list[tuple[Job, Message]] = []
+        mine = await held(uow, jobs_)
+        first: dict[str, Job] = {}  # a message named twice is sent once, by its first job
+        for job in mine:
+            for message_id in message_ids(job):
+                first.setdefault(message_id, job)
+        steps = await service.begin_sending_many(ctx, uow, list(first), unwritten=answers_at_once)
         at_once: list[tuple[Job, Message]] = []
-        for job in unique:
-            step = steps[_message_id(job)]
+        for message_id, job in first.items():
+            step = steps[message_id]
             if step.retry_in is not None:
-                outcomes[job.id] = RetryLater(step.retry_in)
+                later[job.id, message_id] = step.retry_in
             elif step.row is None:
-                done.append(job)  # nothing left to send
+                continue  # nothing left to send
             elif step.stored is not None:
                 at_once.append((job, step.row))
             else:
@@ -74,63 +83,68 @@ async def send_batch(ctx: AppContext, db: Database, batch: Sequence[Job]) -> dic
         if at_once:
             assert local is not None
             results = await local.submit_within(uow, [service.submission(r) for _, r in at_once])
-            answers = [
-                (job, row, result) for (job, row), result in zip(at_once, results, strict=True)
-            ]
-            stored = {
-                _message_id(j): s.stored for j in unique if (s := steps[_message_id(j)]).stored
-            }
+            stored = {mid: s.stored for mid, s in steps.items() if s.stored is not None}
             retry = await service.record_submissions(
-                ctx, uow, [(row, result) for _, row, result in answers], stored=stored
+                ctx, uow, list(zip((r for _, r in at_once), results, strict=True)), stored=stored
             )
-            done += _recorded(answers, retry, outcomes)
-        await complete_many_within(uow, done)
+            _note_retries(at_once, retry, later)
+        waiting = {job.id for job, _ in sending}  # settled after the carrier answered
+        outcomes = await _settle(uow, [j for j in mine if j.id not in waiting], later, errors)
     if not sending:
         return outcomes
 
-    # MMS: fetch the media (40317 ends the message); a failure to fetch is that job's alone.
+    # MMS: fetch the media (40317 ends the message); a failure to fetch is that message's alone.
     filled = await asyncio.gather(
         *(_fill(ctx, db, row) for _, row in sending), return_exceptions=True
     )
     ready: list[tuple[Job, Message]] = []
-    finished: list[Job] = []
-    for (job, _), got in zip(sending, filled, strict=True):
+    for (job, row), got in zip(sending, filled, strict=True):
         if isinstance(got, Exception):
-            outcomes[job.id] = got
+            errors[job.id, row["id"]] = got
         elif isinstance(got, BaseException):
             raise got
-        elif got is None:
-            finished.append(job)
-        else:
+        elif got is not None:
             ready.append((job, got))
 
-    answers = await _submit(ctx, ready, outcomes)
+    answers = await _submit(ctx, ready, errors)
 
     async with db.transaction() as uow:
-        recorded = {j.id for j in await held(uow, [j for j, _, _ in answers] + finished)}
-        answers = [a for a in answers if a[0].id in recorded]
-        retry = await service.record_submissions(
-            ctx, uow, [(row, result) for _, row, result in answers]
-        )
-        complete = [j for j in finished if j.id in recorded] + _recorded(answers, retry, outcomes)
-        await complete_many_within(uow, complete)
+        recorded = await held(uow, [j for j in mine if j.id in waiting])
+        recorded_ids = {j.id for j in recorded}
+        answers = [a for a in answers if a[0].id in recorded_ids]
+        retry = await service.record_submissions(ctx, uow, [(row, res) for _, row, res in answers])
+        _note_retries([(job, row) for job, row, _ in answers], retry, later)
+        outcomes.update(await _settle(uow, recorded, later, errors))
     return outcomes
 
 
-def _recorded(
-    answers: list[tuple[Job, Message, SubmitResult]],
-    retry: dict[str, float],
-    outcomes: dict[int, Exception],
-) -> list[Job]:
-    """The jobs whose carrier answer was recorded and that are done; those the carrier throttled
-    get their `RetryLater` in `outcomes`."""
-    complete: list[Job] = []
-    for job, row, _ in answers:
+def _note_retries(sent: list[tuple[Job, Message]], retry: dict[str, float], later: Later) -> None:
+    """The messages the carrier throttled are submitted again after its delay."""
+    for job, row in sent:
         if row["id"] in retry:
-            outcomes[job.id] = RetryLater(retry[row["id"]])
-        else:
-            complete.append(job)
-    return complete
+            later[job.id, row["id"]] = retry[row["id"]]
+
+
+async def _settle(
+    uow: UnitOfWork, jobs_: list[Job], later: Later, errors: Errors
+) -> dict[int, Exception]:
+    """Complete the jobs whose messages are done, queue those waiting in new jobs where a job must
+    split; the outcomes of the others."""
+    settled = settle(jobs_, message_ids, later, errors)
+    await enqueue_many(
+        uow,
+        [
+            {
+                "kind": service.SEND_JOB,
+                "payload": {"message_ids": ids},
+                "delay": delay,
+                "max_attempts": service.SEND_ATTEMPTS,
+            }
+            for delay, ids in settled.carried.items()
+        ],
+    )
+    await complete_many_within(uow, settled.complete)
+    return settled.outcomes
 
 
 async def _fill(ctx: AppContext, db: Database, row: Message) -> Message | None:
@@ -140,7 +154,7 @@ async def _fill(ctx: AppContext, db: Database, row: Message) -> Message | None:
 
 
 async def _submit(
-    ctx: AppContext, ready: list[tuple[Job, Message]], outcomes: dict[int, Exception]
+    ctx: AppContext, ready: list[tuple[Job, Message]], errors: Errors
 ) -> list[tuple[Job, Message, SubmitResult]]:
     """Submit to each message's carrier (WhatsApp has its own channel), one call per carrier.
 
@@ -155,8 +169,8 @@ async def _submit(
         try:
             results = await carrier.submit_many([service.submission(row) for _, row in items])
         except Exception as exc:
-            for job, _ in items:
-                outcomes[job.id] = exc
+            for job, row in items:
+                errors[job.id, row["id"]] = exc
             continue
         answers.extend(
             (job, row, result) for (job, row), result in zip(items, results, strict=True)
@@ -174,7 +188,11 @@ async def receipt_batch(db: Database, batch: Sequence[Job]) -> None:
     """Apply delivery receipts: one transaction finalizes every `sent` message of the batch."""
     async with db.transaction() as uow:
         mine = await held(uow, batch)
-        await service.apply_receipts(uow, [r for job in mine for r in receipts(job)])
+        groups: dict[str | None, list[tuple[str, str, str | None]]] = {}
+        for job in mine:
+            groups.setdefault(job.payload.get("webhook_group"), []).extend(receipts(job))
+        for group, items in groups.items():
+            await service.apply_receipts(uow, items, webhook_group=group)
         await complete_many_within(uow, mine)
 
 
@@ -186,15 +204,16 @@ def kinds(ctx: AppContext) -> dict[str, JobKind]:
         await receipt_batch(db, batch)
 
     return {
-        "message.send": JobKind(
+        service.SEND_JOB: JobKind(
             batch=send,
             batch_size=BATCH_SIZE,
+            size=lambda job: len(message_ids(job)),
             retry=RetryPolicy(max_attempts=10, base=0.5, cap=60),
         ),
         service.RECEIPT_JOB: JobKind(
             batch=receipt,
-            # Each job carries the receipts of one send batch.
-            batch_size=RECEIPT_JOBS_PER_BATCH,
+            batch_size=2 * BATCH_SIZE,  # a job carries the receipts of one send batch
+            size=lambda job: len(receipts(job)),
             retry=RetryPolicy(max_attempts=10, base=0.5, cap=60),
         ),
         **whatsapp.kinds(ctx),

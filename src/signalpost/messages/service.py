@@ -17,7 +17,7 @@ from signalpost.kit import ids, phone
 from signalpost.kit.clock import parse_datetime, utcnow
 from signalpost.kit.db import UnitOfWork
 from signalpost.kit.errors import ApiError, not_found
-from signalpost.kit.queue import enqueue_many
+from signalpost.kit.queue import enqueue_items, enqueue_many
 from signalpost.links import service as links
 from signalpost.messages import pool, ratelimit
 from signalpost.messages import repository as repo
@@ -32,6 +32,9 @@ Endpoint = Literal["messages", "long_code", "short_code", "number_pool", "alphan
 SenderKind = Literal["long_code", "toll_free", "short_code", "alphanumeric"]
 Message = Mapping[Any, Any]  # a `messages` row (dict or RowMapping)
 
+# Messages to submit to the carrier: `{"message_ids": [...]}` (once `{"message_id": ...}`).
+SEND_JOB = "message.send"
+SEND_ATTEMPTS = 10
 # Delivery receipts to apply later: `{"receipts": [{"message_id", "status", "error_code"}, …]}`,
 # the receipts of one send batch due at the same time in one job.
 RECEIPT_JOB = "message.receipt"
@@ -289,19 +292,11 @@ async def send_many(
         rows.append(row)
         run_ats.append(run_at)
     await repo.insert_messages(uow, rows, defer=defer)
-    await enqueue_many(
-        uow,
-        [
-            {
-                "kind": "message.send",
-                "payload": {"message_id": row["id"]},
-                "run_at": run_at,
-                "max_attempts": 10,
-            }
-            for row, run_at in zip(rows, run_ats, strict=True)
-        ],
-        defer=defer,
-    )
+    # The messages of a transaction due at the same time share a send job.
+    for row, run_at in zip(rows, run_ats, strict=True):
+        enqueue_items(
+            uow, SEND_JOB, "message_ids", [row["id"]], run_at=run_at, max_attempts=SEND_ATTEMPTS
+        )
     return rows
 
 
@@ -507,10 +502,15 @@ async def emit_event(uow: UnitOfWork, row: Message, event_type: str) -> None:
 
 
 async def emit_events(
-    uow: UnitOfWork, changes: Sequence[tuple[Message, str]], *, defer: bool = False
+    uow: UnitOfWork,
+    changes: Sequence[tuple[Message, str]],
+    *,
+    defer: bool = False,
+    group_key: str | None = None,
 ) -> None:
     """`emit_event` for several messages: their profiles read once, events and jobs stored together
-    (with `defer`, when the unit of work ends: see `webhooks.emit_many`)."""
+    (with `defer`, when the unit of work ends; `group_key`, the queue group of their delivery jobs:
+    see `webhooks.emit_many`)."""
     from signalpost.webhooks import service as webhooks
 
     if not changes:
@@ -535,7 +535,7 @@ async def emit_events(
                 message_id=row["id"],
             )
         )
-    await webhooks.emit_many(uow, specs, defer=defer)
+    await webhooks.emit_many(uow, specs, defer=defer, group_key=group_key)
 
 
 def _zero_cost(row: Message) -> dict[str, Any]:
@@ -590,11 +590,14 @@ class Final:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
-async def finalize_many(uow: UnitOfWork, finals: Sequence[Final]) -> list[Message]:
+async def finalize_many(
+    uow: UnitOfWork, finals: Sequence[Final], *, webhook_group: str | None = None
+) -> list[Message]:
     """`finalize` for several messages read (and locked) in this transaction with
     `repo.get_many_for_update`, each still in its `row`'s status; returns the new rows.
 
-    The events and their jobs are inserted when the unit of work ends."""
+    The events and their jobs (in queue group `webhook_group`) are inserted when the unit of work
+    ends."""
     if not finals:
         return []
     now = utcnow()
@@ -606,7 +609,12 @@ async def finalize_many(uow: UnitOfWork, finals: Sequence[Final]) -> list[Messag
         new_rows.append({**f.row, **values})
     for status, changes in by_status.items():
         await repo.update_many(uow, changes, only_status=status)
-    await emit_events(uow, [(row, "message.finalized") for row in new_rows], defer=True)
+    await emit_events(
+        uow,
+        [(row, "message.finalized") for row in new_rows],
+        defer=True,
+        group_key=webhook_group,
+    )
     return new_rows
 
 
@@ -845,8 +853,11 @@ async def record_submissions(
     for status, status_changes in changes.items():
         await repo.update_many(uow, status_changes, only_status=status)
     # Events, their jobs and the receipt jobs go in when the unit of work ends: one statement
-    # per table. The receipts due at the same time share one job.
-    await emit_events(uow, [(new, "message.sent") for new, _ in sent], defer=True)
+    # per table. The receipts due at the same time share one job. The `message.finalized` events
+    # the receipts cause join the queue group of these `message.sent` events: their delivery
+    # waits for these to be done with (in the usual case; `webhooks.jobs` checks each event too).
+    group = f"webhooks:{ids.new_uuid()}"
+    await emit_events(uow, [(new, "message.sent") for new, _ in sent], defer=True, group_key=group)
     receipts: dict[float, list[dict[str, Any]]] = {}
     for new, result in sent:
         if result.receipt is not None:
@@ -860,7 +871,11 @@ async def record_submissions(
     await enqueue_many(
         uow,
         [
-            {"kind": RECEIPT_JOB, "payload": {"receipts": items}, "delay": after}
+            {
+                "kind": RECEIPT_JOB,
+                "payload": {"receipts": items, "webhook_group": group},
+                "delay": after,
+            }
             for after, items in receipts.items()
         ],
         defer=True,
@@ -899,15 +914,21 @@ async def apply_receipt(
     await apply_receipts(uow, [(message_id, status, error_code)])
 
 
-async def apply_receipts(uow: UnitOfWork, receipts: Sequence[tuple[str, str, str | None]]) -> None:
-    """Delivery receipts `(message_id, status, error_code)`: each `sent` message becomes final."""
+async def apply_receipts(
+    uow: UnitOfWork,
+    receipts: Sequence[tuple[str, str, str | None]],
+    *,
+    webhook_group: str | None = None,
+) -> None:
+    """Delivery receipts `(message_id, status, error_code)`: each `sent` message becomes final
+    (its `message.finalized` event delivered in queue group `webhook_group`)."""
     rows = await repo.get_many_for_update(uow, [r[0] for r in receipts])
     finals: list[Final] = []
     for message_id, status, error_code in receipts:
         row = rows.pop(message_id, None)  # a second receipt for one message finds it final
         if row is not None and row["to_status"] == "sent":
             finals.append(Final(row, status, error_code))
-    await finalize_many(uow, finals)
+    await finalize_many(uow, finals, webhook_group=webhook_group)
 
 
 def request_hash(path: str, body: bytes) -> str:

@@ -34,6 +34,7 @@ from signalpost.kit.queue import (
     complete_many_within,
     enqueue_many,
     held,
+    settle,
 )
 from signalpost.kit.signing import signer_for
 from signalpost.webhooks import service
@@ -135,7 +136,6 @@ async def deliver_batch(
     attempts. A job of several events of which some must be tried again later is completed too,
     and those events go on in new jobs (one per due time).
     """
-    outcomes: dict[int, Exception] = {}
     jobs_ = list({job.id: job for job in batch}.values())
     items = [(job, event_id) for job in jobs_ for event_id in event_ids(job)]
     async with db.transaction() as uow:
@@ -209,31 +209,17 @@ async def deliver_batch(
                 later[p.job.id, p.event_id] = service.delay_after(
                     p.step.attempt, config.attempts_per_url, config.retry_base
                 )
-        complete: list[Job] = []
-        carried: dict[float, list[str]] = {}  # events going on in new jobs, by delay
-        for job in jobs_:
-            if job.id not in mine:
-                continue
-            ids = event_ids(job)
-            left = {e: later[job.id, e] for e in ids if (job.id, e) in later}
-            if not left:
-                complete.append(job)
-            elif len(left) == len(ids) and len(set(left.values())) == 1:
-                outcomes[job.id] = RetryLater(next(iter(left.values())))
-            else:
-                complete.append(job)
-                for event_id, delay in left.items():
-                    carried.setdefault(delay, []).append(event_id)
+        settled = settle([j for j in jobs_ if j.id in mine], event_ids, later)
         if own_jobs:
             await enqueue_many(
                 uow,
                 [
                     {"kind": service.JOB_KIND, "payload": {"event_ids": ids}, "delay": delay}
-                    for delay, ids in carried.items()
+                    for delay, ids in settled.carried.items()
                 ],
             )
-            await complete_many_within(uow, complete)
-    return outcomes
+            await complete_many_within(uow, settled.complete)
+    return settled.outcomes
 
 
 def _first_pending(rows: Sequence[RowMapping]) -> dict[str, RowMapping]:
@@ -303,6 +289,7 @@ def kinds(ctx: AppContext) -> dict[str, JobKind]:
         service.JOB_KIND: JobKind(
             batch=run,
             batch_size=BATCH_SIZE,
+            size=lambda job: len(event_ids(job)),
             retry=RetryPolicy(max_attempts=JOB_ATTEMPTS, base=1.0, cap=60.0),
         )
     }

@@ -127,12 +127,18 @@ async def emit(
 
 
 async def emit_many(
-    uow: UnitOfWork, specs: Sequence[EventSpec], *, defer: bool = False
+    uow: UnitOfWork,
+    specs: Sequence[EventSpec],
+    *,
+    defer: bool = False,
+    group_key: str | None = None,
 ) -> list[str | None]:
     """`emit` for several events: their rows in one statement and their jobs in another.
 
     Returns each event's id (None where it had no URL), in order. `defer`: the rows are inserted
     when the unit of work ends (`UnitOfWork.defer_insert`), with the other rows deferred in it.
+    `group_key`: the queue group of the delivery jobs; a job of a group is not run before the
+    group's earlier jobs are done (events caused by earlier ones wait for them without asking).
     """
     now = utcnow()
     rows: list[dict[str, Any]] = []
@@ -178,6 +184,7 @@ async def emit_many(
                 "kind": JOB_KIND,
                 "payload": {"event_ids": [r["id"] for r in rows[i : i + EVENTS_PER_JOB]]},
                 "max_attempts": 10,
+                "group_key": group_key,
             }
             for i in range(0, len(rows), EVENTS_PER_JOB)
         ],
