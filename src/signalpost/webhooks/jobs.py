@@ -146,7 +146,9 @@ async def deliver_batch(
                 [
                     st["message_id"]
                     for st in states.values()
-                    if st["status"] == "pending" and st["message_id"] is not None
+                    if st["status"] == "pending"
+                    and st["message_id"] is not None
+                    and st["event_type"] not in service.OPENING_EVENTS
                 ],
             )
         )
@@ -163,7 +165,7 @@ async def deliver_batch(
             later[job.id, event_id] = 0.0
             continue
         seen.add(event_id)
-        blocker = first.get(state["message_id"])
+        blocker = first.get(state["message_id"]) if state["message_id"] is not None else None
         if blocker is not None and blocker["id"] != event_id:
             later[job.id, event_id] = max(BLOCKED_RECHECK, _due(blocker, config) - at)
             continue

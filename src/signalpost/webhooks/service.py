@@ -44,6 +44,9 @@ from signalpost.webhooks.repository import AttemptRecord, DeliveryQuery
 # `EVENTS_PER_JOB`); once `{"event_id": ...}`, which is still understood.
 JOB_KIND = "webhook.deliver"
 EVENTS_PER_JOB = 200
+# Events that open a message's life: no event of the same message comes before them, so their
+# delivery never waits for another's.
+OPENING_EVENTS = frozenset({"message.sent", "message.received"})
 USER_AGENT = f"signalpost-webhooks/{__version__}"
 RESPONSE_BODY_LIMIT = 2048  # bytes of the receiver's answer kept per attempt
 RESPONSE_HEADERS_LIMIT = 50
