@@ -204,9 +204,9 @@ async def _pool_sender(uow: UnitOfWork, org: Organization, req: SendRequest) -> 
     return Sender(number["phone_number"], _kind_of_number(number), profile, number["rate_limit"])
 
 
-def _check_destination(req: SendRequest, profile: RowMapping, pointer: str = "/to") -> str:
+def _check_destination(to: str, profile: RowMapping, pointer: str = "/to") -> str:
     """Validate `to` (40310) and the profile's allowed destinations (40309); returns the country."""
-    to = req.to.strip()
+    to = to.strip()
     if phone.SHORT_CODE.match(to):
         country = "US"
     else:
@@ -318,7 +318,7 @@ async def _prepare(
             "The sender's messaging profile is disabled.",
             "/from",
         )
-    country = _check_destination(replace(req, to=to), profile)
+    country = _check_destination(to, profile)
     if not req.bypass_optout and await optouts.is_blocked(uow, profile["id"], to):
         raise rejection(
             optouts.BLOCKED_CODE,

@@ -1,0 +1,91 @@
+"""`Conn.insert_many` (the deferred inserts of a unit of work) stores exactly what SQLAlchemy's own
+insert stores: the driver path on SQLite applies the same bind processors and constant defaults,
+and leaves to SQLAlchemy what it cannot do itself."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    insert,
+    select,
+)
+
+from signalpost.kit.db import Database, UTCDateTime
+
+meta = MetaData()
+things = Table(
+    "things",
+    meta,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(20), nullable=False),
+    Column("data", JSON, nullable=True),
+    Column("at", UTCDateTime(), nullable=True),
+    Column("flag", Boolean, nullable=False, default=True),
+    Column("count", Integer, nullable=False, default=7),
+    Column("note", String(20), nullable=True),
+)
+stamped = Table(
+    "stamped",
+    meta,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(20), nullable=False),
+    Column("made", String(40), nullable=False, default=lambda: "made-by-callable"),
+)
+
+ROWS: list[dict[str, Any]] = [
+    {"name": "a", "data": {"k": [1, "x"]}, "at": datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)},
+    {"name": "b", "data": None, "at": None, "flag": False, "count": 1},
+    {
+        "name": "c",
+        "data": [1, 2],
+        "at": datetime(2026, 1, 2, 5, 4, 5, tzinfo=timezone(timedelta(hours=2))),
+        "note": "n",
+    },
+]
+
+
+def stored(url: str, via_insert_many: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    async def go() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        db = Database(url)
+        try:
+            engine = db.sync_engine
+            assert engine is not None
+            meta.create_all(engine)
+            async with db.transaction() as uow:
+                if via_insert_many:
+                    await uow.conn.insert_many(things, ROWS)
+                    await uow.conn.insert_many(stamped, [{"name": "s"}])
+                else:
+                    for row in ROWS:  # one statement per shape, as SQLAlchemy needs
+                        await uow.conn.execute(insert(things), [row])
+                    await uow.conn.execute(insert(stamped), [{"name": "s"}])
+            async with db.transaction() as uow:
+                got = (await uow.conn.execute(select(things).order_by(things.c.id))).mappings()
+                made = (await uow.conn.execute(select(stamped))).mappings()
+                return [dict(r) for r in got], [dict(r) for r in made]
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
+
+
+def test_insert_many_stores_what_sqlalchemy_stores(tmp_path: Path) -> None:
+    ours = stored(f"sqlite:///{tmp_path}/ours.db", via_insert_many=True)
+    theirs = stored(f"sqlite:///{tmp_path}/theirs.db", via_insert_many=False)
+    assert ours == theirs
+    rows, made = ours
+    assert [r["flag"] for r in rows] == [True, False, True]
+    assert [r["count"] for r in rows] == [7, 1, 7]
+    assert rows[2]["at"] == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert made == [{"id": 1, "name": "s", "made": "made-by-callable"}]
