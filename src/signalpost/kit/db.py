@@ -17,7 +17,17 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import DateTime, Insert, Table, create_engine, event, insert
+from sqlalchemy import (
+    DateTime,
+    Insert,
+    Table,
+    Update,
+    bindparam,
+    create_engine,
+    event,
+    insert,
+    update,
+)
 from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql import Executable
@@ -164,6 +174,36 @@ def _sqlite_insert_plan(
     return sql, given, constants
 
 
+# `Conn.update_many`'s match: (parameter key, column name) pairs, compared for equality.
+Match = tuple[tuple[str, str], ...]
+
+
+@functools.lru_cache(maxsize=256)
+def _update_statement(table: Table, match: Match) -> Update:
+    return update(table).where(*(table.c[column] == bindparam(key) for key, column in match))
+
+
+@functools.lru_cache(maxsize=256)
+def _sqlite_update_plan(
+    table: Table, keys: tuple[str, ...], match: Match, dialect: Dialect
+) -> tuple[str, list[tuple[str, _Processor]]] | None:
+    """The SQL of an update setting the columns named by `keys` (less the match keys) where the
+    match columns equal their parameters, and the bind processor of each parameter in order."""
+    quote = dialect.identifier_preparer
+    matched = {key for key, _ in match}
+    sets = [k for k in keys if k not in matched]
+    if not sets or any(k not in table.c for k in sets) or not matched <= set(keys):
+        return None
+    order = [(k, table.c[k]) for k in sets] + [(key, table.c[col]) for key, col in match]
+    sql = (
+        f"UPDATE {quote.format_table(table)} SET "
+        + ", ".join(f"{quote.format_column(table.c[k])} = ?" for k in sets)
+        + " WHERE "
+        + " AND ".join(f"{quote.format_column(table.c[col])} = ?" for _, col in match)
+    )
+    return sql, [(k, c.type._cached_bind_processor(dialect)) for k, c in order]
+
+
 class Conn:
     """The connection of a unit of work: `await conn.execute(statement)` on either backend.
 
@@ -192,6 +232,31 @@ class Conn:
             return self._sync.execute(statement, parameters)
         assert self._async is not None
         return await self._async.execute(statement, parameters)
+
+    async def update_many(
+        self, table: Table, match: Match, rows: Sequence[Mapping[str, Any]]
+    ) -> int:
+        """Update one row per parameter set, all with the same keys: the row whose `match` columns
+        equal those parameters gets the other keys as column values. Returns the rows changed.
+
+        On SQLite straight through the driver's `executemany` (see `insert_many`)."""
+        if not rows:
+            return 0
+        plan = None
+        if self._sync is not None:
+            plan = _sqlite_update_plan(table, tuple(rows[0]), match, self._sync.dialect)
+        if plan is None:
+            result = await self.execute(_update_statement(table, match), list(rows))
+            return int(result.rowcount)
+        sql, order = plan
+        values = [[p(row[k]) if p is not None else row[k] for k, p in order] for row in rows]
+        assert self._sync is not None
+        cursor = self._sync.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(sql, values)
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
 
     async def insert_many(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert rows of plain values (no SQL expressions).

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, Text, bindparam, delete, exists, func, insert, or_, select, update
+from sqlalchemy import Integer, Text, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.sql.dml import ReturningUpdate, Update
 
@@ -158,9 +158,6 @@ async def enqueue(
     )
 
 
-_INSERT = insert(jobs)
-
-
 async def enqueue_many(
     uow: UnitOfWork, specs: Sequence[Mapping[str, Any]], *, defer: bool = False
 ) -> None:
@@ -196,7 +193,7 @@ async def enqueue_many(
     if defer:
         uow.defer_insert(jobs, rows)
     else:
-        await uow.conn.execute(_INSERT, rows)
+        await uow.conn.insert_many(jobs, rows)
     uow.jobs_enqueued += len(rows)
 
 

@@ -37,7 +37,6 @@ _PROFILE = select(messaging_profiles).where(
 _PROFILE_BY_ID = select(messaging_profiles).where(
     messaging_profiles.c.id == bindparam("profile_id")
 )
-_INSERT = insert(messages)
 _GET = select(messages).where(messages.c.id == bindparam("message_id"))
 _GET_OWNED = _GET.where(messages.c.organization_id == bindparam("org_id"))
 _GET_FOR_UPDATE = _GET.with_for_update()
@@ -58,8 +57,8 @@ _GET_MANY = (
     .order_by(messages.c.id)
 )
 _GET_MANY_FOR_UPDATE = _GET_MANY.with_for_update()
-_UPDATE_MANY = update(messages).where(messages.c.id == bindparam("_message_id"))
-_UPDATE_MANY_IN_STATUS = _UPDATE_MANY.where(messages.c.to_status == bindparam("_only_status"))
+_BY_ID = (("_message_id", "id"),)
+_BY_ID_IN_STATUS = (*_BY_ID, ("_only_status", "to_status"))
 _PROFILES_BY_ID = select(messaging_profiles).where(
     messaging_profiles.c.id.in_(bindparam("profile_ids", expanding=True))
 )
@@ -105,7 +104,7 @@ async def insert_messages(
     if defer:
         uow.defer_insert(messages, rows)
     else:
-        await uow.conn.execute(_INSERT, rows)
+        await uow.conn.insert_many(messages, rows)
 
 
 async def get(uow: UnitOfWork, message_id: str, org_id: str | None = None) -> RowMapping | None:
@@ -194,13 +193,11 @@ async def update_many(
         if only_status is not None:
             params["_only_status"] = only_status
         shapes.setdefault(tuple(sorted(params)), []).append(params)
-    stmt = _UPDATE_MANY if only_status is None else _UPDATE_MANY_IN_STATUS
+    match = _BY_ID if only_status is None else _BY_ID_IN_STATUS
     for params_list in shapes.values():
-        result = await uow.conn.execute(stmt, params_list)
-        if 0 <= result.rowcount != len(params_list):
-            raise RuntimeError(
-                f"{len(params_list) - result.rowcount} message(s) changed under a lock"
-            )
+        changed = await uow.conn.update_many(messages, match, params_list)
+        if 0 <= changed != len(params_list):
+            raise RuntimeError(f"{len(params_list) - changed} message(s) changed under a lock")
 
 
 async def profiles_by_id(uow: UnitOfWork, profile_ids: Sequence[str]) -> dict[str, RowMapping]:

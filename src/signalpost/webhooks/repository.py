@@ -7,15 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, and_, bindparam, cast, func, insert, or_, select, update
+from sqlalchemy import Text, and_, bindparam, cast, func, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.sql.elements import ColumnElement
 
 from signalpost.kit.db import UnitOfWork
 from signalpost.models import organizations, webhook_attempts, webhook_events
 
-_INSERT_EVENT = insert(webhook_events)
-_INSERT_ATTEMPT = insert(webhook_attempts)
 _LAST_FINISHED = (
     select(func.max(webhook_attempts.c.finished_at))
     .where(webhook_attempts.c.event_id == webhook_events.c.id)
@@ -49,11 +47,8 @@ _PENDING_OF_MESSAGES = select(
     webhook_events.c.message_id.in_(bindparam("message_ids", expanding=True)),
     webhook_events.c.status == "pending",
 )
-_ADVANCE = update(webhook_events).where(
-    webhook_events.c.id == bindparam("_event_id"),
-    webhook_events.c.status == "pending",
-    webhook_events.c.attempts == bindparam("_previous"),
-)
+# Advancing an event: the row with this id, still pending with this many attempts recorded.
+_ADVANCE = (("_event_id", "id"), ("_pending", "status"), ("_previous", "attempts"))
 # Where the deliveries of several events stand, their rows locked (PostgreSQL) in id order.
 _PROGRESS = (
     select(webhook_events.c.id, webhook_events.c.status, webhook_events.c.attempts)
@@ -65,7 +60,7 @@ _PROGRESS_FOR_UPDATE = _PROGRESS.with_for_update()
 
 async def insert_events(uow: UnitOfWork, rows: Sequence[Mapping[str, Any]]) -> None:
     if rows:
-        await uow.conn.execute(_INSERT_EVENT, [dict(r) for r in rows])
+        await uow.conn.insert_many(webhook_events, rows)
 
 
 async def delivery_states(uow: UnitOfWork, event_ids: Sequence[str]) -> dict[str, RowMapping]:
@@ -122,16 +117,21 @@ async def record_attempts(uow: UnitOfWork, records: Sequence[AttemptRecord]) -> 
     shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for r in todo:
         number = int(r.attempt["attempt"])
-        params = {"_event_id": r.event_id, "_previous": number - 1, "attempts": number}
+        params = {
+            "_event_id": r.event_id,
+            "_pending": "pending",
+            "_previous": number - 1,
+            "attempts": number,
+        }
         params.update(r.event_values)
         shapes.setdefault(tuple(sorted(params)), []).append(params)
     for params_list in shapes.values():
-        advanced = await uow.conn.execute(_ADVANCE, params_list)
-        if 0 <= advanced.rowcount != len(params_list):
+        advanced = await uow.conn.update_many(webhook_events, _ADVANCE, params_list)
+        if 0 <= advanced != len(params_list):
             raise RuntimeError("webhook events changed while locked")  # rolls back; never expected
     if todo:
-        await uow.conn.execute(
-            _INSERT_ATTEMPT, [{"event_id": r.event_id, **r.attempt} for r in todo]
+        await uow.conn.insert_many(
+            webhook_attempts, [{"event_id": r.event_id, **r.attempt} for r in todo]
         )
     return {r.event_id for r in todo}
 

@@ -1,6 +1,6 @@
-"""`Conn.insert_many` (the deferred inserts of a unit of work) stores exactly what SQLAlchemy's own
-insert stores: the driver path on SQLite applies the same bind processors and constant defaults,
-and leaves to SQLAlchemy what it cannot do itself."""
+"""`Conn.insert_many` and `Conn.update_many` store exactly what SQLAlchemy's own statements store:
+the driver path on SQLite applies the same bind processors and constant defaults, and leaves to
+SQLAlchemy what it cannot do itself."""
 
 from __future__ import annotations
 
@@ -17,8 +17,10 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     insert,
     select,
+    update,
 )
 
 from signalpost.kit.db import Database, UTCDateTime
@@ -89,3 +91,45 @@ def test_insert_many_stores_what_sqlalchemy_stores(tmp_path: Path) -> None:
     assert [r["count"] for r in rows] == [7, 1, 7]
     assert rows[2]["at"] == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert made == [{"id": 1, "name": "s", "made": "made-by-callable"}]
+
+
+CHANGES: list[dict[str, Any]] = [
+    {"_id": 1, "_name": "a", "data": {"new": True}, "at": datetime(2027, 5, 6, tzinfo=UTC)},
+    {"_id": 2, "_name": "b", "data": None, "at": None},
+    {"_id": 3, "_name": "not c", "data": [], "at": datetime(2027, 5, 6, tzinfo=UTC)},  # no match
+]
+MATCH = (("_id", "id"), ("_name", "name"))
+
+
+def updated(url: str, via_update_many: bool) -> tuple[int, list[dict[str, Any]]]:
+    async def go() -> tuple[int, list[dict[str, Any]]]:
+        db = Database(url)
+        try:
+            engine = db.sync_engine
+            assert engine is not None
+            meta.create_all(engine)
+            async with db.transaction() as uow:
+                await uow.conn.insert_many(things, ROWS)
+                if via_update_many:
+                    changed = await uow.conn.update_many(things, MATCH, CHANGES)
+                else:
+                    stmt = update(things).where(
+                        things.c.id == bindparam("_id"), things.c.name == bindparam("_name")
+                    )
+                    changed = (await uow.conn.execute(stmt, CHANGES)).rowcount
+            async with db.transaction() as uow:
+                got = (await uow.conn.execute(select(things).order_by(things.c.id))).mappings()
+                return changed, [dict(r) for r in got]
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
+
+
+def test_update_many_changes_what_sqlalchemy_changes(tmp_path: Path) -> None:
+    ours = updated(f"sqlite:///{tmp_path}/ours.db", via_update_many=True)
+    theirs = updated(f"sqlite:///{tmp_path}/theirs.db", via_update_many=False)
+    assert ours == theirs
+    changed, rows = ours
+    assert changed == 2
+    assert [r["data"] for r in rows] == [{"new": True}, None, [1, 2]]
