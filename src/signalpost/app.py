@@ -7,7 +7,7 @@ import contextlib
 import importlib
 import inspect
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -122,6 +122,21 @@ async def prepare(ctx: AppContext) -> accounts.Bootstrap:
         return await accounts.bootstrap(uow, ctx.settings.api_key)
 
 
+class _Application(FastAPI):
+    """FastAPI with ASGI layers wrapped around its whole middleware stack (`outer`, innermost
+    first), where `add_middleware` would put them inside the framework's own error handling."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.outer: list[Callable[[ASGIApp], ASGIApp]] = []
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app = super().build_middleware_stack()
+        for wrap in self.outer:
+            app = wrap(app)
+        return app
+
+
 def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAPI:
     """The ASGI application. Workers run in-process unless `settings.workers` is 0."""
     ctx = build_context(settings)
@@ -157,7 +172,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAP
             await close_resources(ctx)
             await ctx.db.dispose()
 
-    app = FastAPI(
+    app = _Application(
         title="signalpost",
         version=__version__,
         description="A self-hosted messaging server that speaks the Telnyx Messaging API v2.",
@@ -181,10 +196,11 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAP
         if hasattr(module, "public_router"):
             app.include_router(module.public_router)
     app.include_router(v2)
+    # Around the framework's whole middleware stack: the requests counted, and the lane answering
+    # before any of the framework's layers run (kit.fastlane).
     if lanes and settings.fast_lane:
-        # Outermost of our middleware: the lane answers before routing starts (kit.fastlane).
-        app.add_middleware(FastLane, routes=lanes)
-    app.add_middleware(TrackRequests, foreground=foreground)
+        app.outer.append(lambda inner: FastLane(inner, routes=lanes))
+    app.outer.append(lambda inner: TrackRequests(inner, foreground))
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -86,6 +86,11 @@ def bad_parameter(parameter: str, detail: str) -> ApiError:
     )
 
 
+def unexpected_error() -> JSONResponse:
+    """The answer to a request that failed on something unexpected (a bug, the database gone)."""
+    return render([ApiError(500, "10007", "Unexpected error", "An unexpected error occurred.")])
+
+
 def render(errors: Sequence[ApiError], status: int | None = None) -> JSONResponse:
     first = errors[0]
     headers = dict(first.headers)
@@ -198,7 +203,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return render([ApiError(exc.status_code, code, title, detail, headers=exc.headers or {})])
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        return render([ApiError(500, "10007", "Unexpected error", "An unexpected error occurred.")])
+        return unexpected_error()
 
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation)

@@ -9,17 +9,22 @@ a content type that is not JSON, …), so those errors keep the full application
 an `ApiError` a handler raises is rendered exactly as the application renders it.
 
 The routes stay declared in the application as well: they document the API (OpenAPI) and serve
-every request the lane declines.
+every request the lane declines. The lane wraps the application's whole middleware stack (see
+`signalpost.app`), so it answers an unexpected error itself, as the application would: a 500 in the
+error envelope, the exception logged.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from signalpost.kit.errors import ApiError, render
+from signalpost.kit.errors import ApiError, render, unexpected_error
+
+log = logging.getLogger("signalpost.fastlane")
 
 # A handler gets the request's scope, its lower-cased headers and its body.
 LaneHandler = Callable[[Scope, Mapping[str, str], bytes], Awaitable[Response | None]]
@@ -55,6 +60,9 @@ class FastLane:
                         response = await handler(scope, headers, body)
                     except ApiError as exc:
                         response = render([exc])
+                    except Exception:
+                        log.exception("%s %s failed", scope["method"], scope["path"])
+                        response = unexpected_error()
                     if response is not None:
                         await response(scope, receive, send)
                         return
