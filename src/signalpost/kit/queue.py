@@ -6,7 +6,9 @@ write transaction), hold them under a lease that they keep extending while the j
 delete them (done), reschedule them (retry with capped exponential backoff) or mark them `failed`
 (visible, never silently dropped). A job whose worker died is claimed again when its lease runs out.
 Kinds with a batch handler get many due jobs at once and finish them with a few statements in all
-(`JobKind`), which is what lets one process move a thousand messages a second.
+(`JobKind`), and a job may carry many items (`enqueue_items`: the messages of a group commit, the
+receipts or webhook events of a batch), settled one by one (`settle`): that is what lets one
+process move a thousand messages a second.
 
 Caveats:
 - Jobs sharing a `group_key` run one at a time in id order. Ids come from the database in insert

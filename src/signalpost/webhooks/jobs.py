@@ -1,10 +1,13 @@
-"""The `webhook.deliver` job: one attempt per run, the next one scheduled as a job retry.
+"""The `webhook.deliver` job: one attempt per event and run, the next one scheduled as a job retry.
 
-The kind is a batch kind (it does HTTP outside any transaction). A run reads the state of all its
-events in one query, makes the next attempt of each (the POSTs run concurrently), then records
-every attempt in one transaction and either ends each job (delivered, or failed after the last
-attempt on the last URL) or asks the queue to run it again after the backoff (`RetryLater`). The
-plan is always recomputed from the stored attempts, so a run repeated after a crash continues where
+A job carries the events one transaction emitted. The kind is a batch kind (it does HTTP outside
+any transaction). A run reads the state of all its events in one query, makes the next attempt of
+each (the POSTs run concurrently), then records every attempt in one transaction and either ends
+each job (its events delivered, or failed after the last attempt on the last URL), asks the queue
+to run it again after the backoff (`RetryLater`), or ends it and carries the events still to be
+tried in new jobs (`kit.queue.settle`). An event waits while an earlier event of its message is
+still pending; the `message.finalized` events of a send batch are queued in the group of its
+`message.sent` events, so in the usual case they wait without asking. The plan is always recomputed from the stored attempts, so a run repeated after a crash continues where
 the database says the delivery is. One `kit.httpclient.HttpClient` per process lives in
 `ctx.extras["webhooks.http"]` and is closed with the application.
 """
