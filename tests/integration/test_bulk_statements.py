@@ -5,9 +5,10 @@ SQLAlchemy what it cannot do itself."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -23,7 +24,9 @@ from sqlalchemy import (
     update,
 )
 
-from signalpost.kit.db import Database, UTCDateTime
+from signalpost.kit.db import Database, UnitOfWork, UTCDateTime
+
+T = TypeVar("T")
 
 meta = MetaData()
 things = Table(
@@ -57,29 +60,42 @@ ROWS: list[dict[str, Any]] = [
 ]
 
 
-def stored(url: str, via_insert_many: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    async def go() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+Rows = list[dict[str, Any]]
+
+
+def on_fresh_tables(url: str, write: Callable[[UnitOfWork], Awaitable[T]]) -> tuple[T, Rows, Rows]:
+    """`write`'s result in a first transaction on new tables, then the rows of both tables."""
+
+    async def go() -> tuple[T, Rows, Rows]:
         db = Database(url)
         try:
             engine = db.sync_engine
             assert engine is not None
             meta.create_all(engine)
             async with db.transaction() as uow:
-                if via_insert_many:
-                    await uow.conn.insert_many(things, ROWS)
-                    await uow.conn.insert_many(stamped, [{"name": "s"}])
-                else:
-                    for row in ROWS:  # one statement per shape, as SQLAlchemy needs
-                        await uow.conn.execute(insert(things), [row])
-                    await uow.conn.execute(insert(stamped), [{"name": "s"}])
+                result = await write(uow)
             async with db.transaction() as uow:
                 got = (await uow.conn.execute(select(things).order_by(things.c.id))).mappings()
                 made = (await uow.conn.execute(select(stamped))).mappings()
-                return [dict(r) for r in got], [dict(r) for r in made]
+                return result, [dict(r) for r in got], [dict(r) for r in made]
         finally:
             await db.dispose()
 
     return asyncio.run(go())
+
+
+def stored(url: str, via_insert_many: bool) -> tuple[Rows, Rows]:
+    async def write(uow: UnitOfWork) -> None:
+        if via_insert_many:
+            await uow.conn.insert_many(things, ROWS)
+            await uow.conn.insert_many(stamped, [{"name": "s"}])
+        else:
+            for row in ROWS:  # one statement per shape, as SQLAlchemy needs
+                await uow.conn.execute(insert(things), [row])
+            await uow.conn.execute(insert(stamped), [{"name": "s"}])
+
+    _, rows, made = on_fresh_tables(url, write)
+    return rows, made
 
 
 def test_insert_many_stores_what_sqlalchemy_stores(tmp_path: Path) -> None:
@@ -101,29 +117,18 @@ CHANGES: list[dict[str, Any]] = [
 MATCH = (("_id", "id"), ("_name", "name"))
 
 
-def updated(url: str, via_update_many: bool) -> tuple[int, list[dict[str, Any]]]:
-    async def go() -> tuple[int, list[dict[str, Any]]]:
-        db = Database(url)
-        try:
-            engine = db.sync_engine
-            assert engine is not None
-            meta.create_all(engine)
-            async with db.transaction() as uow:
-                await uow.conn.insert_many(things, ROWS)
-                if via_update_many:
-                    changed = await uow.conn.update_many(things, MATCH, CHANGES)
-                else:
-                    stmt = update(things).where(
-                        things.c.id == bindparam("_id"), things.c.name == bindparam("_name")
-                    )
-                    changed = (await uow.conn.execute(stmt, CHANGES)).rowcount
-            async with db.transaction() as uow:
-                got = (await uow.conn.execute(select(things).order_by(things.c.id))).mappings()
-                return changed, [dict(r) for r in got]
-        finally:
-            await db.dispose()
+def updated(url: str, via_update_many: bool) -> tuple[int, Rows]:
+    async def write(uow: UnitOfWork) -> int:
+        await uow.conn.insert_many(things, ROWS)
+        if via_update_many:
+            return await uow.conn.update_many(things, MATCH, CHANGES)
+        stmt = update(things).where(
+            things.c.id == bindparam("_id"), things.c.name == bindparam("_name")
+        )
+        return int((await uow.conn.execute(stmt, CHANGES)).rowcount)
 
-    return asyncio.run(go())
+    changed, rows, _ = on_fresh_tables(url, write)
+    return changed, rows
 
 
 def test_update_many_changes_what_sqlalchemy_changes(tmp_path: Path) -> None:
