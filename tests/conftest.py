@@ -195,9 +195,9 @@ def sender(client: Telnyx, receiver: WebhookReceiver) -> Sender:
     return make_sender(client, receiver, unique_number())
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def process_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database per test and backend, for tests that run signalpost processes."""
+@pytest.fixture(params=BACKENDS)
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database per test and backend (migrations and process tests start there)."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path}/signalpost.db"
         return

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from signalpost.kit.db import Database
 from signalpost.models import jobs, messages, webhook_attempts, webhook_events
 from tests.support.processes import crash_test_env, ready, spawn, stop
-from tests.support.receiver import Received, WebhookReceiver
+from tests.support.receiver import WebhookReceiver, complete_events
 from tests.support.server import free_port
 from tests.support.wait import wait_until
 
@@ -27,13 +27,13 @@ MESSAGES = 240
 
 
 def test_a_worker_killed_mid_batch_loses_and_repeats_nothing(
-    process_db_url: str, tmp_path: Path
+    empty_db_url: str, tmp_path: Path
 ) -> None:
     receiver = WebhookReceiver().start()
     receiver.behave("/hooks", status=200, delay=0.02)  # webhook batches stay in flight a while
     port = free_port()
     key = "KEYbatch" + uuid.uuid4().hex
-    env = crash_test_env(process_db_url, port, key, simulator_latency="0.2")
+    env = crash_test_env(empty_db_url, port, key, simulator_latency="0.2")
     api = spawn(["serve", "--no-workers"], env, tmp_path)
     workers: list[subprocess.Popen[bytes]] = []
     try:
@@ -46,10 +46,10 @@ def test_a_worker_killed_mid_batch_loses_and_repeats_nothing(
         wait_until(lambda: len(receiver.on("/hooks")) >= 60, 60)
         workers[0].send_signal(signal.SIGKILL)
         workers[0].wait(10)
-        assert len(_events(receiver.on("/hooks"))) < 2 * MESSAGES  # killed mid-way
+        assert len(complete_events(receiver.on("/hooks"))) < 2 * MESSAGES  # killed mid-way
         workers.append(spawn(["worker", "--count", "2"], env, tmp_path))
 
-        state = asyncio.run(_wait_settled(process_db_url, ids))
+        state = asyncio.run(_wait_settled(empty_db_url, ids))
         assert state["statuses"] == {"delivered": MESSAGES}
         assert state["events"] == {
             ("message.sent", 1): MESSAGES,
@@ -65,7 +65,7 @@ def test_a_worker_killed_mid_batch_loses_and_repeats_nothing(
         # What the receiver saw: each event id at least once, and no second id for one change.
         stored = state["event_ids"]
         seen: dict[tuple[str, str], set[str]] = defaultdict(set)
-        for data in _events(receiver.on("/hooks")):
+        for data in complete_events(receiver.on("/hooks")):
             seen[(data["payload"]["id"], data["event_type"])].add(data["id"])
         assert {k: {v} for k, v in stored.items()} == dict(seen)
     finally:
@@ -184,14 +184,3 @@ async def _state(db: Database, ids: list[str]) -> dict[str, Any]:
         "successes": sorted({n for _, n in successes}),
         "jobs": int(left),
     }
-
-
-def _events(received: list[Received]) -> list[dict[str, Any]]:
-    """The event objects received; a POST cut short by the killed worker has no complete body."""
-    out = []
-    for r in received:
-        try:
-            out.append(r.json()["data"])
-        except ValueError:
-            continue
-    return out

@@ -8,23 +8,22 @@ import subprocess
 import uuid
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 from telnyx import Telnyx
 
 from tests.support.processes import crash_test_env, ready, spawn, stop
-from tests.support.receiver import Received, WebhookReceiver
+from tests.support.receiver import Received, WebhookReceiver, complete_events
 from tests.support.server import free_port
 from tests.support.wait import wait_until
 
 FINAL = {"delivered", "delivery_failed", "delivery_unconfirmed", "sending_failed", "expired"}
 
 
-def test_killed_worker_loses_nothing(process_db_url: str, tmp_path: Path) -> None:
+def test_killed_worker_loses_nothing(empty_db_url: str, tmp_path: Path) -> None:
     receiver = WebhookReceiver().start()
     port = free_port()
     key = "KEYcrash" + uuid.uuid4().hex
-    env = crash_test_env(process_db_url, port, key, simulator_latency="0.3")
+    env = crash_test_env(empty_db_url, port, key, simulator_latency="0.3")
     api = spawn(["serve", "--no-workers"], env, tmp_path)
     workers: list[subprocess.Popen[bytes]] = []
     try:
@@ -58,13 +57,15 @@ def test_killed_worker_loses_nothing(process_db_url: str, tmp_path: Path) -> Non
 
         def complete(rs: list[Received]) -> bool:
             finalized = {
-                d["payload"]["id"] for d in _events(rs) if d["event_type"] == "message.finalized"
+                d["payload"]["id"]
+                for d in complete_events(rs)
+                if d["event_type"] == "message.finalized"
             }
             return len(finalized) >= len(ids)
 
         hooks = receiver.wait_for(complete, 60)
         event_ids: dict[tuple[str, str], set[str]] = defaultdict(set)
-        for data in _events(hooks):
+        for data in complete_events(hooks):
             event_ids[(data["payload"]["id"], data["event_type"])].add(data["id"])
         for mid in ids:
             final = client.messages.retrieve(mid).data
@@ -76,14 +77,3 @@ def test_killed_worker_loses_nothing(process_db_url: str, tmp_path: Path) -> Non
     finally:
         stop([*workers, api])
         receiver.stop()
-
-
-def _events(received: list[Received]) -> list[dict[str, Any]]:
-    """The event objects received; a POST cut short by the killed worker has no complete body."""
-    out = []
-    for r in received:
-        try:
-            out.append(r.json()["data"])
-        except ValueError:
-            continue
-    return out

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +20,9 @@ from sqlalchemy.engine import Connection
 from signalpost.kit import migrate
 from signalpost.kit.db import Database
 from signalpost.models import metadata
-from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
+from tests.conftest import create_pg_database, drop_pg_database
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(params=BACKENDS)
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database on each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'migrations.db'}"
-        return
-    url, name = create_pg_database()
-    yield url
-    drop_pg_database(name)
 
 
 def _differences(conn: Connection) -> list[Any]:
@@ -93,17 +81,17 @@ def head() -> str:
     return revision
 
 
-def test_migrations_from_empty_equal_the_models(empty_url: str) -> None:
-    upgrade(empty_url)
-    assert on_db(empty_url, _differences) == []
-    tables = set(on_db(empty_url, lambda c: inspect(c).get_table_names()))
+def test_migrations_from_empty_equal_the_models(empty_db_url: str) -> None:
+    upgrade(empty_db_url)
+    assert on_db(empty_db_url, _differences) == []
+    tables = set(on_db(empty_db_url, lambda c: inspect(c).get_table_names()))
     assert tables == set(metadata.tables) | {"alembic_version"}
-    assert on_db(empty_url, _version) == head()
+    assert on_db(empty_db_url, _version) == head()
 
 
-def test_the_comparison_notices_a_schema_that_drifted(empty_url: str) -> None:
+def test_the_comparison_notices_a_schema_that_drifted(empty_db_url: str) -> None:
     """Guards the guard: a missing index and an extra column show up as differences."""
-    upgrade(empty_url)
+    upgrade(empty_db_url)
 
     def drift(conn: Connection) -> list[Any]:
         with conn.begin() as tx:
@@ -113,10 +101,10 @@ def test_the_comparison_notices_a_schema_that_drifted(empty_url: str) -> None:
             tx.rollback()
         return found
 
-    found = on_db(empty_url, drift)
+    found = on_db(empty_db_url, drift)
     kinds = sorted(d[0] if isinstance(d, tuple) else d[0][0] for d in found)
     assert kinds == ["add_index", "remove_column"], found
-    assert on_db(empty_url, _differences) == []  # the drift was rolled back
+    assert on_db(empty_db_url, _differences) == []  # the drift was rolled back
 
 
 def signalpost(*args: str) -> subprocess.CompletedProcess[str]:
@@ -127,19 +115,19 @@ def signalpost(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_db_upgrade_command_is_idempotent(empty_url: str) -> None:
-    first = signalpost("db", "upgrade", "--database-url", empty_url)
+def test_db_upgrade_command_is_idempotent(empty_db_url: str) -> None:
+    first = signalpost("db", "upgrade", "--database-url", empty_db_url)
     assert first.returncode == 0, first.stderr
     assert "database is up to date" in first.stdout
-    schema = on_db(empty_url, _schema)
+    schema = on_db(empty_db_url, _schema)
     assert "jobs" in schema
 
-    second = signalpost("db", "upgrade", "--database-url", empty_url)
+    second = signalpost("db", "upgrade", "--database-url", empty_db_url)
     assert second.returncode == 0, second.stderr
     assert "database is up to date" in second.stdout
-    assert on_db(empty_url, _schema) == schema
-    assert on_db(empty_url, _version) == head()
-    assert on_db(empty_url, _differences) == []
+    assert on_db(empty_db_url, _schema) == schema
+    assert on_db(empty_db_url, _version) == head()
+    assert on_db(empty_db_url, _differences) == []
 
 
 @pytest.mark.postgres

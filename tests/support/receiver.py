@@ -23,6 +23,18 @@ class Received:
         return orjson.loads(self.body)
 
 
+def complete_events(received: list[Received]) -> list[dict[str, Any]]:
+    """The event objects (`data`) of the POSTs received whole; a POST cut short (its sender was
+    killed mid-request) has no complete body and is left out."""
+    out = []
+    for r in received:
+        try:
+            out.append(r.json()["data"])
+        except ValueError:
+            continue
+    return out
+
+
 @dataclass
 class Behaviour:
     status: int = 200

@@ -12,6 +12,7 @@ import pytest
 import uvloop
 
 from signalpost.kit.httpclient import ConnectError, HttpClient, HttpError
+from tests.support.rawhttp import read_request
 
 T = TypeVar("T")
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -23,16 +24,6 @@ def run(loop_kind: str, coro: Coroutine[Any, Any, T]) -> T:
     if loop_kind == "uvloop":
         return uvloop.run(coro)
     return asyncio.run(coro)
-
-
-async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    return head, await reader.readexactly(length)
 
 
 class Server:

@@ -10,6 +10,7 @@ import pytest
 
 from signalpost.kit.httpclient import HttpClient
 from signalpost.webhooks.service import RESPONSE_BODY_LIMIT, AttemptResult, post
+from tests.support.rawhttp import read_request
 
 Respond = Callable[[bytes, bytes], Awaitable[bytes]]  # (request head, body) -> raw response
 
@@ -24,13 +25,7 @@ def _run(respond: Respond | None, timeout: float = 1.0, url: str | None = None) 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         assert respond is not None
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            body = await reader.readexactly(length)
+            head, body = await read_request(reader)
             writer.write(await respond(head, body))
             await writer.drain()
         finally:
