@@ -249,14 +249,7 @@ class Conn:
             result = await self.execute(_update_statement(table, match), list(rows))
             return int(result.rowcount)
         sql, order = plan
-        values = [[p(row[k]) if p is not None else row[k] for k, p in order] for row in rows]
-        assert self._sync is not None
-        cursor = self._sync.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.executemany(sql, values)
-            return int(cursor.rowcount)
-        finally:
-            cursor.close()
+        return self._driver_executemany(sql, order, rows)
 
     async def insert_many(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert rows of plain values (no SQL expressions).
@@ -271,21 +264,33 @@ class Conn:
         shapes: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
         for row in rows:
             shapes.setdefault(tuple(row), []).append(row)
-        cursor = None
         for keys, group in shapes.items():
             plan = _sqlite_insert_plan(table, keys, self._sync.dialect)
             if plan is None:
                 self._sync.execute(_insert(table), group)
-                continue
-            sql, given, constants = plan
-            values = [
-                [p(row[k]) if p is not None else row[k] for k, p in given] + constants
-                for row in group
-            ]
-            if cursor is None:
-                cursor = self._sync.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            else:
+                sql, given, constants = plan
+                self._driver_executemany(sql, given, group, constants)
+
+    def _driver_executemany(
+        self,
+        sql: str,
+        params: Sequence[tuple[str, _Processor]],
+        rows: Sequence[Mapping[str, Any]],
+        constants: Sequence[Any] = (),
+    ) -> int:
+        """Run `sql` once per row on the SQLite driver, the row's values for `params` (each through
+        its bind processor) followed by `constants`; returns the rows changed."""
+        assert self._sync is not None
+        tail = list(constants)
+        values = [
+            [p(row[k]) if p is not None else row[k] for k, p in params] + tail for row in rows
+        ]
+        cursor = self._sync.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
             cursor.executemany(sql, values)
-        if cursor is not None:
+            return int(cursor.rowcount)
+        finally:
             cursor.close()
 
 

@@ -218,31 +218,46 @@ def enqueue_items(
     """
     due_now = run_at <= utcnow()
     slot = ("queue.items", kind, key, None if due_now else run_at, max_attempts)
-    pending: tuple[list[Any], list[datetime]] | None = uow.cache.get(slot)
-    if pending is None:
-        gathered: list[Any] = []
-        due = [run_at]
-        pending = uow.cache[slot] = (gathered, due)
+    gathered: _Gathered | None = uow.cache.get(slot)
+    if gathered is None:
+        gathered = uow.cache[slot] = _Gathered(run_at)
+        uow.before_flush(
+            functools.partial(_enqueue_gathered, uow, kind, key, gathered, max_attempts, per_job)
+        )
+    gathered.items.extend(items)
+    gathered.run_at = min(gathered.run_at, run_at)  # the earliest, among items due already
 
-        async def insert() -> None:
-            await enqueue_many(
-                uow,
-                [
-                    {
-                        "kind": kind,
-                        "payload": {key: gathered[i : i + per_job]},
-                        "run_at": due[0],
-                        "max_attempts": max_attempts,
-                    }
-                    for i in range(0, len(gathered), per_job)
-                ],
-                defer=True,
-            )
 
-        uow.before_flush(insert)
-    pending[0].extend(items)
-    if run_at < pending[1][0]:
-        pending[1][0] = run_at  # the earliest, among items due already
+@dataclass
+class _Gathered:
+    """The items `enqueue_items` gathered in one unit of work for one kind, key and due time."""
+
+    run_at: datetime
+    items: list[Any] = field(default_factory=list)
+
+
+async def _enqueue_gathered(
+    uow: UnitOfWork,
+    kind: str,
+    key: str,
+    gathered: _Gathered,
+    max_attempts: int | None,
+    per_job: int,
+) -> None:
+    items = gathered.items
+    await enqueue_many(
+        uow,
+        [
+            {
+                "kind": kind,
+                "payload": {key: items[i : i + per_job]},
+                "run_at": gathered.run_at,
+                "max_attempts": max_attempts,
+            }
+            for i in range(0, len(items), per_job)
+        ],
+        defer=True,
+    )
 
 
 @dataclass
@@ -290,6 +305,23 @@ def settle(
             for item, delay in left.items():
                 out.carried.setdefault(delay, []).append(item)
     return out
+
+
+async def finish_settled(
+    uow: UnitOfWork, settled: Settled, kind: str, key: str, *, max_attempts: int | None = None
+) -> dict[int, Exception]:
+    """In a batch handler's last unit of work: queue the carried items in new jobs of `kind`
+    (`{key: [...]}`, one per delay), complete the jobs that are done, and return the outcomes of
+    the others for the worker."""
+    await enqueue_many(
+        uow,
+        [
+            {"kind": kind, "payload": {key: items}, "delay": delay, "max_attempts": max_attempts}
+            for delay, items in settled.carried.items()
+        ],
+    )
+    await complete_many_within(uow, settled.complete)
+    return settled.outcomes
 
 
 # --- claiming and finishing -------------------------------------------------------------------

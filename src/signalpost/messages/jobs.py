@@ -23,7 +23,7 @@ from signalpost.kit.queue import (
     Outcomes,
     RetryPolicy,
     complete_many_within,
-    enqueue_many,
+    finish_settled,
     held,
     settle,
 )
@@ -131,20 +131,9 @@ async def _settle(
     """Complete the jobs whose messages are done, queue those waiting in new jobs where a job must
     split; the outcomes of the others."""
     settled = settle(jobs_, message_ids, later, errors)
-    await enqueue_many(
-        uow,
-        [
-            {
-                "kind": service.SEND_JOB,
-                "payload": {"message_ids": ids},
-                "delay": delay,
-                "max_attempts": service.SEND_ATTEMPTS,
-            }
-            for delay, ids in settled.carried.items()
-        ],
+    return await finish_settled(
+        uow, settled, service.SEND_JOB, "message_ids", max_attempts=service.SEND_ATTEMPTS
     )
-    await complete_many_within(uow, settled.complete)
-    return settled.outcomes
 
 
 async def _fill(ctx: AppContext, db: Database, row: Message) -> Message | None:

@@ -60,12 +60,13 @@ from signalpost.kit import ids, phone
 from signalpost.kit.clock import iso, parse_datetime, utcnow
 from signalpost.kit.db import UnitOfWork
 from signalpost.kit.errors import ApiError, invalid
-from signalpost.kit.queue import Job, JobKind, RetryLater, RetryPolicy, enqueue
+from signalpost.kit.queue import Job, JobKind, RetryLater, RetryPolicy, enqueue, enqueue_items
 from signalpost.messages import ratelimit
 from signalpost.messages import repository as repo
 from signalpost.messages.errors import invalid_from, invalid_to, rejection
 from signalpost.messages.media import url_problem
 from signalpost.messages.pricing import price
+from signalpost.messages.service import SEND_ATTEMPTS, SEND_JOB
 
 if TYPE_CHECKING:
     from signalpost.messages.inbound import Incoming
@@ -884,12 +885,13 @@ async def send(
         "updated_at": now,
     }
     await repo.insert_messages(uow, [row])
-    await enqueue(
+    enqueue_items(
         uow,
-        "message.send",
-        {"message_id": row["id"]},
+        SEND_JOB,
+        "message_ids",
+        [row["id"]],
         run_at=now + timedelta(seconds=wait),
-        max_attempts=10,
+        max_attempts=SEND_ATTEMPTS,
     )
     return row
 

@@ -34,8 +34,7 @@ from signalpost.kit.queue import (
     Outcomes,
     RetryLater,
     RetryPolicy,
-    complete_many_within,
-    enqueue_many,
+    finish_settled,
     held,
     settle,
 )
@@ -215,16 +214,9 @@ async def deliver_batch(
                     p.step.attempt, config.attempts_per_url, config.retry_base
                 )
         settled = settle([j for j in jobs_ if j.id in mine], event_ids, later)
-        if own_jobs:
-            await enqueue_many(
-                uow,
-                [
-                    {"kind": service.JOB_KIND, "payload": {"event_ids": ids}, "delay": delay}
-                    for delay, ids in settled.carried.items()
-                ],
-            )
-            await complete_many_within(uow, settled.complete)
-    return settled.outcomes
+        if not own_jobs:
+            return settled.outcomes
+        return await finish_settled(uow, settled, service.JOB_KIND, "event_ids")
 
 
 def _first_pending(rows: Sequence[RowMapping]) -> dict[str, RowMapping]:
