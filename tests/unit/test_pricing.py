@@ -172,3 +172,23 @@ def test_invalid_arguments() -> None:
         price(DEFAULT, sender_kind="long_code", country="US", message_type="RCS", parts=1)
     with pytest.raises(ValueError, match="at least one part"):
         price(DEFAULT, sender_kind="long_code", country="US", message_type="SMS", parts=0)
+
+
+def test_repeated_prices_are_separate_objects() -> None:
+    """Answers are remembered per argument set; a caller changing one answer changes no other."""
+    first, first_breakdown = price(
+        DEFAULT, sender_kind="long_code", country="US", message_type="SMS", parts=2
+    )
+    first["amount"] = "9.9999"
+    first_breakdown["rate"]["amount"] = "9.9999"
+    again, breakdown = price(
+        DEFAULT, sender_kind="long_code", country="US", message_type="SMS", parts=2
+    )
+    assert again == {"amount": "0.0140", "currency": "USD"}
+    assert breakdown["rate"] == {"amount": "0.0080", "currency": "USD"}
+    assert price(DEFAULT, sender_kind="long_code", country="US", message_type="SMS", parts=3)[
+        0
+    ] == {
+        "amount": "0.0210",
+        "currency": "USD",
+    }

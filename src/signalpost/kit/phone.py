@@ -13,6 +13,13 @@ E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 SHORT_CODE = re.compile(r"^\d{3,8}$")
 ALPHANUMERIC = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
 
+# The number types whose carrier is looked up (as phonenumbers.carrier.name_for_number does).
+_CARRIER_TYPES = {
+    PhoneNumberType.MOBILE,
+    PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    PhoneNumberType.PAGER,
+}
+
 TOLL_FREE_NANP = {"800", "833", "844", "855", "866", "877", "888"}
 
 
@@ -39,12 +46,15 @@ def parse(value: str) -> NumberInfo | None:
         num = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:
         return None
-    region = phonenumbers.region_code_for_number(num) or phonenumbers.region_code_for_country_code(
-        num.country_code or 0
-    )
-    if not phonenumbers.is_possible_number(num) or not region or region in ("ZZ", "001"):
+    if not phonenumbers.is_possible_number(num):
         return None
-    ntype = number_type(num)
+    # Finding the region of a NANP number matches it against each region's patterns until one
+    # fits: where none does, the number has no type either, so that search is not repeated.
+    region = phonenumbers.region_code_for_number(num)
+    ntype = number_type(num) if region else PhoneNumberType.UNKNOWN
+    region = region or phonenumbers.region_code_for_country_code(num.country_code or 0)
+    if not region or region in ("ZZ", "001"):
+        return None
     national = str(num.national_number)
     toll_free = ntype == PhoneNumberType.TOLL_FREE or (
         num.country_code == 1 and national[:3] in TOLL_FREE_NANP
@@ -65,7 +75,8 @@ def parse(value: str) -> NumberInfo | None:
         country_code=region,
         toll_free=toll_free,
         mobile=mobile,
-        carrier=carrier.name_for_number(num, "en") or "",
+        # name_for_number would find the type again; carriers are known for mobile-like numbers.
+        carrier=(carrier.name_for_valid_number(num, "en") if ntype in _CARRIER_TYPES else "") or "",
         line_type=line_type,
     )
 

@@ -17,6 +17,7 @@ British long-code SMS price and keeps every other default. ``null`` removes a de
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Literal, cast
@@ -120,6 +121,11 @@ class PriceTable(BaseModel):
             return _merge({"rates": DEFAULT_RATES}, data)
         return data
 
+    @functools.cached_property
+    def amounts(self) -> dict[tuple[str, str | None, str, int], tuple[str, str, str]]:
+        """The amounts `price` worked out, by its arguments (the table never changes)."""
+        return {}
+
     def lookup(
         self, sender_kind: str, country: str | None, message_type: MessageType
     ) -> Rate | None:
@@ -153,6 +159,23 @@ def price(
     `country` is the destination's ISO alpha-2 code (None: unknown, priced as ``"*"``).
     Raises ValueError for an unknown message type or a part count below one.
     """
+    key = (sender_kind, country, message_type, parts)
+    amounts = table.amounts.get(key)
+    if amounts is None:
+        amounts = _amounts(table, sender_kind, country, message_type, parts)
+        table.amounts[key] = amounts
+    total, rate, fee = amounts
+    currency = table.currency
+    return {"amount": total, "currency": currency}, {
+        "rate": {"amount": rate, "currency": currency},
+        "carrier_fee": {"amount": fee, "currency": currency},
+    }
+
+
+def _amounts(
+    table: PriceTable, sender_kind: str, country: str | None, message_type: str, parts: int
+) -> tuple[str, str, str]:
+    """The total, rate and carrier fee of `price`, as wire amounts."""
     if message_type not in ("SMS", "MMS", "WHATSAPP"):
         raise ValueError(f"Unknown message type {message_type!r}.")
     if parts < 1:
@@ -162,8 +185,4 @@ def price(
     found = table.lookup(sender_kind, country, kind) or Rate(rate=Decimal("0"))
     rate = found.rate * units
     fee = found.carrier_fee * units
-
-    def money(value: Decimal) -> Money:
-        return {"amount": _amount(value), "currency": table.currency}
-
-    return money(rate + fee), {"rate": money(rate), "carrier_fee": money(fee)}
+    return _amount(rate + fee), _amount(rate), _amount(fee)
