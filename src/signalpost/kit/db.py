@@ -8,11 +8,14 @@ enqueued inside it commit or vanish with it (transactional outbox).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import heapq
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -358,6 +361,72 @@ class UnitOfWork:
                 await result
 
 
+# Whether the running task does background work (the job workers set it): on SQLite, the API's
+# transactions go ahead of background ones (see `WriteTurns`).
+background_work: ContextVar[bool] = ContextVar("background_work", default=False)
+
+# While API transactions wait, background work still gets a turn this often (seconds).
+BACKGROUND_TURN_EVERY = 0.25
+
+
+class WriteTurns:
+    """Whose turn it is at SQLite's single writer in this process: an asyncio lock, but fair to
+    the API.
+
+    With a plain first-come lock, a request whose group commit arrives behind the transactions of
+    a few large job batches waits for all of them, seconds under load. Here the API's transactions
+    (`background_work` unset) go first, each class in arrival order; background work gets the next
+    turn when no API transaction waits, or when it last had one `background_every` seconds ago or
+    more, so that it keeps moving under any load. A request then waits behind at most one
+    background transaction.
+    """
+
+    def __init__(self, background_every: float = BACKGROUND_TURN_EVERY) -> None:
+        self.background_every = background_every
+        self._held = False
+        self._api: deque[asyncio.Future[None]] = deque()
+        self._background: deque[asyncio.Future[None]] = deque()
+        self._background_turn = float("-inf")  # when background work last got the writer
+
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    async def acquire(self) -> None:
+        background = background_work.get()
+        if not self._held:
+            self._held = True
+            if background:
+                self._background_turn = time.monotonic()
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._background if background else self._api
+        queue.append(future)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release()  # the turn was handed over just now: pass it on
+            else:
+                with contextlib.suppress(ValueError):
+                    queue.remove(future)
+            raise
+
+    def release(self) -> None:
+        """End this turn: hand the writer straight to the next waiter, if any."""
+        while self._api or self._background:
+            due = time.monotonic() - self._background_turn >= self.background_every
+            background = bool(self._background) and (not self._api or due)
+            future = (self._background if background else self._api).popleft()
+            if future.done():  # its task was cancelled while waiting
+                continue
+            if background:
+                self._background_turn = time.monotonic()
+            future.set_result(None)
+            return
+        self._held = False
+
+
 def async_url(url: str) -> str:
     """Accept plain `postgresql://` and `sqlite://` URLs and pick the async drivers."""
     if url.startswith("postgresql://") or url.startswith("postgres://"):
@@ -386,7 +455,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         # SQLite allows one writer; serialize this process's transactions so they queue in memory
         # instead of failing with "database is locked". Other processes wait on busy_timeout.
-        self._lock = asyncio.Lock() if self.is_sqlite else None
+        self._lock = WriteTurns() if self.is_sqlite else None
         self.jobs_available = asyncio.Event()
         # When jobs queued by this process for later become due (a heap of Unix seconds): an idle
         # worker sleeps until the first of them, not a whole poll interval.

@@ -40,7 +40,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.sql.dml import ReturningUpdate, Update
 
 from signalpost.kit.clock import utcnow
-from signalpost.kit.db import Database, UnitOfWork
+from signalpost.kit.db import Database, UnitOfWork, background_work
 from signalpost.models import jobs
 
 log = logging.getLogger("signalpost.queue")
@@ -797,6 +797,9 @@ class Worker:
 
     async def run(self) -> None:
         """Poll for due jobs and run them concurrently; returns after `stop()` once in-flight jobs end."""
+        # This task and the ones it starts do background work: their SQLite transactions give way
+        # to the API's (kit.db.WriteTurns).
+        background_work.set(True)
         keeper = asyncio.create_task(self._keep_leases())
         taken = False
         try:
