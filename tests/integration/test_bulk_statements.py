@@ -1,6 +1,6 @@
-"""`Conn.insert_many` and `Conn.update_many` store exactly what SQLAlchemy's own statements store:
-the driver path on SQLite applies the same bind processors and constant defaults, and leaves to
-SQLAlchemy what it cannot do itself."""
+"""`Conn.insert_many`, `Conn.update_many` and `Conn.rows_where_in` store and read exactly what
+SQLAlchemy's own statements do: the driver path on SQLite applies the same bind and result
+processors and constant defaults, and leaves to SQLAlchemy what it cannot do itself."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from sqlalchemy import (
     update,
 )
 
-from signalpost.kit.db import Database, UnitOfWork, UTCDateTime
+from signalpost.kit.db import MAX_IN, Database, UnitOfWork, UTCDateTime
 
 T = TypeVar("T")
 
@@ -138,3 +138,23 @@ def test_update_many_changes_what_sqlalchemy_changes(tmp_path: Path) -> None:
     changed, rows = ours
     assert changed == 2
     assert [r["data"] for r in rows] == [{"new": True}, None, [1, 2]]
+
+
+def test_rows_where_in_reads_what_sqlalchemy_reads(tmp_path: Path) -> None:
+    """Every column through its result processor, whatever the number of values asked for."""
+    many = [{"name": f"n{i}", "data": {"i": i}, "at": ROWS[0]["at"]} for i in range(1200)]
+    wanted = [2, 1, 3, 5000, *range(100, 1200, 2)]  # more than one IN list takes; 5000 is missing
+
+    async def write(uow: UnitOfWork) -> tuple[Rows | None, Rows]:
+        await uow.conn.insert_many(things, ROWS + many)
+        ours = await uow.conn.rows_where_in(things, "id", wanted)
+        theirs = await uow.conn.execute(select(things).where(things.c.id.in_(wanted)))
+        return ours, [dict(r) for r in theirs.mappings()]
+
+    (ours, theirs), _, _ = on_fresh_tables(f"sqlite:///{tmp_path}/read.db", write)
+    assert ours is not None
+    assert len(ours) == len(set(wanted)) - 1 > MAX_IN
+    assert sorted(ours, key=lambda r: r["id"]) == sorted(theirs, key=lambda r: r["id"])
+    first = next(r for r in ours if r["id"] == 1)
+    assert first["data"] == {"k": [1, "x"]} and first["flag"] is True
+    assert first["at"] == ROWS[0]["at"] and first["at"].tzinfo is UTC

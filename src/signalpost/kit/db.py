@@ -207,6 +207,25 @@ def _sqlite_update_plan(
     return sql, [(k, c.type._cached_bind_processor(dialect)) for k, c in order]
 
 
+@functools.lru_cache(maxsize=64)
+def _sqlite_select_plan(
+    table: Table, column: str, dialect: Dialect
+) -> tuple[str, _Processor, list[tuple[str, _Processor]]]:
+    """`SELECT` every column of `table` `WHERE column IN (`, the key's bind processor, and each
+    column's key and result processor, in order."""
+    quote = dialect.identifier_preparer
+    sql = (
+        f"SELECT {', '.join(quote.format_column(c) for c in table.c)} "
+        f"FROM {quote.format_table(table)} WHERE {quote.format_column(table.c[column])} IN ("
+    )
+    key = table.c[column].type._cached_bind_processor(dialect)
+    return sql, key, [(c.key, c.type._cached_result_processor(dialect, None)) for c in table.c]
+
+
+# At most this many values in one `IN (…)` of `Conn.rows_where_in`.
+MAX_IN = 500
+
+
 class Conn:
     """The connection of a unit of work: `await conn.execute(statement)` on either backend.
 
@@ -235,6 +254,34 @@ class Conn:
             return self._sync.execute(statement, parameters)
         assert self._async is not None
         return await self._async.execute(statement, parameters)
+
+    async def rows_where_in(
+        self, table: Table, column: str, values: Sequence[Any]
+    ) -> list[dict[str, Any]] | None:
+        """On SQLite, the rows of `table` whose `column` is one of `values`, every column, as
+        dicts; None on other backends (the caller runs its own statement, with its locks).
+
+        Straight through the driver, with each column's result processor: reading whole rows
+        through SQLAlchemy's result machinery costs several times the query itself."""
+        if self._sync is None:
+            return None
+        sql, key, columns = _sqlite_select_plan(table, column, self._sync.dialect)
+        rows: list[dict[str, Any]] = []
+        cursor = self._sync.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            for start in range(0, len(values), MAX_IN):
+                chunk = [key(v) if key else v for v in values[start : start + MAX_IN]]
+                cursor.execute(sql + ", ".join("?" * len(chunk)) + ")", chunk)
+                for raw in cursor.fetchall():
+                    rows.append(
+                        {
+                            k: p(v) if p is not None else v
+                            for (k, p), v in zip(columns, raw, strict=True)
+                        }
+                    )
+        finally:
+            cursor.close()
+        return rows
 
     async def update_many(
         self, table: Table, match: Match, rows: Sequence[Mapping[str, Any]]
@@ -365,28 +412,23 @@ class UnitOfWork:
 # transactions go ahead of background ones (see `WriteTurns`).
 background_work: ContextVar[bool] = ContextVar("background_work", default=False)
 
-# While API transactions wait, background work still gets a turn this often (seconds).
-BACKGROUND_TURN_EVERY = 0.25
-
 
 class WriteTurns:
-    """Whose turn it is at SQLite's single writer in this process: an asyncio lock, but fair to
-    the API.
+    """Whose turn it is at SQLite's single writer in this process: an asyncio lock, fair between
+    the API and background work.
 
     With a plain first-come lock, a request whose group commit arrives behind the transactions of
-    a few large job batches waits for all of them, seconds under load. Here the API's transactions
-    (`background_work` unset) go first, each class in arrival order; background work gets the next
-    turn when no API transaction waits, or when it last had one `background_every` seconds ago or
-    more, so that it keeps moving under any load. A request then waits behind at most one
-    background transaction.
+    a few large job batches waits for all of them: seconds, under load. Here each class waits in
+    its own line (API transactions: `background_work` unset), and when both have waiters they take
+    turns. A request then waits behind at most one background transaction, and background work
+    keeps moving under any load of requests.
     """
 
-    def __init__(self, background_every: float = BACKGROUND_TURN_EVERY) -> None:
-        self.background_every = background_every
+    def __init__(self) -> None:
         self._held = False
         self._api: deque[asyncio.Future[None]] = deque()
         self._background: deque[asyncio.Future[None]] = deque()
-        self._background_turn = float("-inf")  # when background work last got the writer
+        self._background_last = False  # whether the current (or last) turn is background work's
 
     @property
     def held(self) -> bool:
@@ -396,8 +438,7 @@ class WriteTurns:
         background = background_work.get()
         if not self._held:
             self._held = True
-            if background:
-                self._background_turn = time.monotonic()
+            self._background_last = background
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         queue = self._background if background else self._api
@@ -415,13 +456,11 @@ class WriteTurns:
     def release(self) -> None:
         """End this turn: hand the writer straight to the next waiter, if any."""
         while self._api or self._background:
-            due = time.monotonic() - self._background_turn >= self.background_every
-            background = bool(self._background) and (not self._api or due)
+            background = bool(self._background) and (not self._api or not self._background_last)
             future = (self._background if background else self._api).popleft()
             if future.done():  # its task was cancelled while waiting
                 continue
-            if background:
-                self._background_turn = time.monotonic()
+            self._background_last = background
             future.set_result(None)
             return
         self._held = False

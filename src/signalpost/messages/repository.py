@@ -167,13 +167,19 @@ async def purge_idempotency(uow: UnitOfWork, org_id: str, key: str, before: date
     )
 
 
-async def get_many_for_update(uow: UnitOfWork, message_ids: Sequence[str]) -> dict[str, RowMapping]:
+async def get_many_for_update(
+    uow: UnitOfWork, message_ids: Sequence[str]
+) -> dict[str, Mapping[str, Any]]:
     """Several messages by id (missing ones left out), locked until the transaction ends."""
     if not message_ids:
         return {}
+    # SQLite: the transaction holds the database's single writer lock already.
+    rows = await uow.conn.rows_where_in(messages, "id", sorted(set(message_ids)))
+    if rows is not None:
+        return {row["id"]: row for row in rows}
     stmt = _GET_MANY_FOR_UPDATE if uow.conn.dialect.name == "postgresql" else _GET_MANY
     result = await uow.conn.execute(stmt, {"message_ids": sorted(set(message_ids))})
-    return {row["id"]: row for row in result.mappings()}
+    return {row["id"]: dict(row) for row in result.mappings()}
 
 
 async def update_many(
