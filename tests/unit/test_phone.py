@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+
+import phonenumbers
 import pytest
 
 from signalpost.kit import phone
@@ -39,3 +42,40 @@ def test_toll_free() -> None:
 @pytest.mark.parametrize("number", ["4155550100", "+1415", "+999123456789", "+1-415-555-0100"])
 def test_not_numbers(number: str) -> None:
     assert phone.parse(number) is None
+
+
+def _corpus() -> list[str]:
+    """E.164-shaped strings across many calling codes, national prefixes and lengths."""
+    rng = random.Random(20261128)
+    starts = ["+1", "+1415", "+1800", "+1649", "+1876", "+44", "+4407", "+447", "+49", "+33"]
+    starts += ["+39", "+3906", "+390", "+7", "+78", "+86", "+91", "+55", "+61", "+81", "+972"]
+    starts += ["+20", "+234", "+27", "+2", "+3", "+5", "+6", "+8", "+9", "+800", "+882", "+979"]
+    numbers = []
+    for _ in range(20_000):
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(3, 13)))
+        candidate = rng.choice(starts) + digits
+        if phone.is_e164(candidate):
+            numbers.append(candidate)
+    return numbers
+
+
+def test_the_e164_shortcut_parses_as_phonenumbers_does() -> None:
+    assert phone._SHORTCUT  # the installed phonenumbers has the building blocks it uses
+    differ = []
+    for number in _corpus():
+        try:
+            expected: phonenumbers.PhoneNumber | None = phonenumbers.parse(number, None)
+        except phonenumbers.NumberParseException:
+            expected = None
+        got = phone._e164_number(number)
+        if got != expected:
+            differ.append((number, expected, got))
+            continue
+        region = phonenumbers.region_code_for_number(got) if got is not None else None
+        if (
+            got is not None
+            and region
+            and phone._number_type(got, region) != phonenumbers.number_type(got)
+        ):
+            differ.append((number, "type", got))
+    assert differ == []
