@@ -178,6 +178,11 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAP
         description="A self-hosted messaging server that speaks the Telnyx Messaging API v2.",
         default_response_class=JSONResponse,
         lifespan=lifespan,
+        telemetry={
+            "tracing": settings.opentelemetry,
+            "metrics": settings.opentelemetry,
+            "logs": settings.opentelemetry,
+        },
     )
     app.state.ctx = ctx
     install_error_handlers(app)

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     worker_linger: float = Field(default=0.02, ge=0, le=5)
     job_lease_seconds: float = Field(default=60.0, gt=0)
     log_level: str = "info"
+    # FastAPI's native OpenTelemetry (spans, metrics and logs to the process's global providers):
+    # off unless asked for, since checking for providers on every request has a cost.
+    opentelemetry: bool = False
     # Serve the send endpoints through kit.fastlane (same answers, a fraction of the CPU).
     fast_lane: bool = True
     carrier: str = "simulator"

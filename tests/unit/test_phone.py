@@ -6,6 +6,7 @@ import random
 
 import phonenumbers
 import pytest
+from phonenumbers import PhoneNumberType
 
 from signalpost.kit import phone
 
@@ -71,11 +72,9 @@ def test_the_e164_shortcut_parses_as_phonenumbers_does() -> None:
         if got != expected:
             differ.append((number, expected, got))
             continue
-        region = phonenumbers.region_code_for_number(got) if got is not None else None
-        if (
-            got is not None
-            and region
-            and phone._number_type(got, region) != phonenumbers.number_type(got)
-        ):
-            differ.append((number, "type", got))
+        if got is not None:
+            region = phonenumbers.region_code_for_number(got)
+            expected_type = phonenumbers.number_type(got) if region else PhoneNumberType.UNKNOWN
+            if phone._region_and_type(got) != (region, expected_type):
+                differ.append((number, "region and type", got))
     assert differ == []

@@ -60,8 +60,7 @@ def parse(value: str) -> NumberInfo | None:
     num = _e164_number(value)
     if num is None or not phonenumbers.is_possible_number(num):
         return None
-    region = phonenumbers.region_code_for_number(num)
-    ntype = _number_type(num, region) if region else PhoneNumberType.UNKNOWN
+    region, ntype = _region_and_type(num)
     region = region or phonenumbers.region_code_for_country_code(num.country_code or 0)
     if not region or region in ("ZZ", "001"):
         return None
@@ -137,12 +136,30 @@ def _e164_number(value: str) -> PhoneNumber | None:
     return number
 
 
-def _number_type(number: PhoneNumber, region: str) -> int:
-    """`phonenumbers.number_type(number)` for a number whose region is known already (finding a
-    NANP number's region matches it against each region's patterns in turn)."""
+def _region_and_type(number: PhoneNumber) -> tuple[str | None, int]:
+    """`phonenumbers.region_code_for_number` and `number_type` at once: where a calling code has
+    several regions (NANP), the region is the first whose patterns give the number a type, and
+    `number_type` would find it again and match the number once more."""
     if not _SHORTCUT:
-        return int(number_type(number))
-    metadata = PhoneMetadata.metadata_for_region_or_calling_code(number.country_code or 0, region)
-    if metadata is None:
-        return PhoneNumberType.UNKNOWN
-    return int(_number_type_helper(phonenumbers.national_significant_number(number), metadata))
+        region = phonenumbers.region_code_for_number(number)
+        return region, int(number_type(number)) if region else PhoneNumberType.UNKNOWN
+    country_code = number.country_code or 0
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code)
+    if not regions:
+        return None, PhoneNumberType.UNKNOWN
+    national = phonenumbers.national_significant_number(number)
+    if len(regions) == 1:
+        metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, regions[0])
+        if metadata is None:
+            return regions[0], PhoneNumberType.UNKNOWN
+        return regions[0], int(_number_type_helper(national, metadata))
+    for region in regions:
+        metadata = PhoneMetadata.metadata_for_region(region, None)
+        if metadata is None:
+            continue
+        if metadata.leading_digits is not None:
+            if re.match(metadata.leading_digits, national):
+                return region, int(_number_type_helper(national, metadata))
+        elif (ntype := _number_type_helper(national, metadata)) != PhoneNumberType.UNKNOWN:
+            return region, int(ntype)
+    return None, PhoneNumberType.UNKNOWN
