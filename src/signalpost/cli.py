@@ -126,6 +126,9 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        # Access lines are logged at info: above it, uvicorn would still format each line's
+        # arguments for a logger that drops them.
+        access_log=settings.log_level.lower() in ("info", "debug", "trace"),
         timeout_graceful_shutdown=10,
     )
 
