@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import pytest
 import uvloop
 
-from signalpost.kit.httpclient import ConnectError, HttpClient, HttpError
+from signalpost.kit.httpclient import ConnectError, HttpClient, HttpError, destination
 from tests.support.rawhttp import read_request
 
 T = TypeVar("T")
@@ -209,3 +209,22 @@ def test_at_most_limit_per_host_connections(loop_kind: str) -> None:
 
     assert run(loop_kind, go()) == [200] * 12
     assert peak == 3
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://example.com/hooks", ("http", "example.com", 80, "example.com", "/hooks")),
+        ("https://Example.com", ("https", "example.com", 443, "example.com", "/")),
+        ("http://127.0.0.1:8080/h?x=1", ("http", "127.0.0.1", 8080, "127.0.0.1:8080", "/h?x=1")),
+        ("http://[::1]:9000/h", ("http", "::1", 9000, "[::1]:9000", "/h")),
+    ],
+)
+def test_destination(url: str, expected: tuple[str, str, int, str, str]) -> None:
+    assert tuple(destination(url)) == expected
+
+
+@pytest.mark.parametrize("url", ["ftp://example.com/", "http:///nohost", "http://h:99999/", "x"])
+def test_destination_of_what_is_no_http_url(url: str) -> None:
+    with pytest.raises(HttpError):
+        destination(url)

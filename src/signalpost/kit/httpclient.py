@@ -18,11 +18,12 @@ response to httptools (llhttp, the parser uvicorn uses for requests).
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import cast
+from typing import NamedTuple, cast
 from urllib.parse import urlsplit
 
 import httptools
@@ -164,19 +165,7 @@ class HttpClient:
         """POST `body` to `url`; the response's body is cut to `max_body` bytes."""
         if self.closed:
             raise HttpError("the client is closed")
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        if scheme not in ("http", "https") or not parts.hostname:
-            raise HttpError(f"not an http(s) URL: {url!r}")
-        host = parts.hostname
-        port = parts.port or (443 if scheme == "https" else 80)
-        default_port = port == (443 if scheme == "https" else 80)
-        host_header = host if default_port else f"{host}:{port}"
-        if ":" in host and not default_port:  # an IPv6 literal
-            host_header = f"[{host}]:{port}"
-        target = parts.path or "/"
-        if parts.query:
-            target += "?" + parts.query
+        scheme, host, port, host_header, target = destination(url)
         head = [f"POST {target} HTTP/1.1", f"Host: {host_header}", f"Content-Length: {len(body)}"]
         head += [f"{k}: {v}" for k, v in headers.items() if k.lower() not in _OWN_HEADERS]
         request = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
@@ -235,4 +224,37 @@ class HttpClient:
 
 
 # Headers the client writes itself.
+class Destination(NamedTuple):
+    """Where a request to a URL goes, and what it says on the request line and in `Host`."""
+
+    scheme: str
+    host: str
+    port: int
+    host_header: str
+    target: str
+
+
+@functools.lru_cache(maxsize=4096)
+def destination(url: str) -> Destination:
+    """The parts of an http(s) URL a request needs (a receiver's URL is posted to over and over,
+    so each is parsed once); HttpError for anything else."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise HttpError(f"not an http(s) URL: {url!r}")
+    host = parts.hostname
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError as exc:
+        raise HttpError(f"not an http(s) URL: {url!r}") from exc
+    default_port = port == (443 if scheme == "https" else 80)
+    host_header = host if default_port else f"{host}:{port}"
+    if ":" in host and not default_port:  # an IPv6 literal
+        host_header = f"[{host}]:{port}"
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    return Destination(scheme, host, port, host_header, target)
+
+
 _OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})

@@ -18,14 +18,13 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit
 
 from sqlalchemy.engine import RowMapping
 
 from signalpost.context import AppContext
 from signalpost.kit.clock import utcnow
 from signalpost.kit.db import Database
-from signalpost.kit.httpclient import HttpClient
+from signalpost.kit.httpclient import HttpClient, HttpError, destination
 from signalpost.kit.queue import (
     Job,
     JobError,
@@ -80,8 +79,13 @@ async def _post(
 ) -> service.AttemptResult:
     if slots is None:
         return await service.post(http, post.step.url, post.body, post.headers, timeout)
-    url = urlsplit(post.step.url)
-    slot = slots.setdefault(f"{url.hostname}:{url.port}", asyncio.Semaphore(PER_HOST))
+    try:
+        to = destination(post.step.url)
+    except HttpError:  # service.post records the failed attempt
+        return await service.post(http, post.step.url, post.body, post.headers, timeout)
+    slot = slots.get(f"{to.host}:{to.port}")
+    if slot is None:
+        slot = slots[f"{to.host}:{to.port}"] = asyncio.Semaphore(PER_HOST)
     async with slot:
         return await service.post(http, post.step.url, post.body, post.headers, timeout)
 

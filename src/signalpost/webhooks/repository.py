@@ -7,17 +7,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, and_, bindparam, cast, func, or_, select, update
+from sqlalchemy import Text, and_, bindparam, case, cast, func, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.sql.elements import ColumnElement
 
 from signalpost.kit.db import UnitOfWork
 from signalpost.models import organizations, webhook_attempts, webhook_events
 
-_LAST_FINISHED = (
-    select(func.max(webhook_attempts.c.finished_at))
-    .where(webhook_attempts.c.event_id == webhook_events.c.id)
-    .scalar_subquery()
+# When an event's last attempt ended; looked up only for events tried before (most are on their
+# first attempt, and the lookup is most of what reading an event's state costs).
+_LAST_FINISHED = case(
+    (
+        webhook_events.c.attempts > 0,
+        select(func.max(webhook_attempts.c.finished_at))
+        .where(webhook_attempts.c.event_id == webhook_events.c.id)
+        .scalar_subquery(),
+    ),
+    else_=None,
 )
 _DELIVERY_STATES = (
     select(
