@@ -22,6 +22,7 @@ from datetime import datetime
 from sqlalchemy.engine import RowMapping
 
 from signalpost.context import AppContext
+from signalpost.kit import ids
 from signalpost.kit.clock import utcnow
 from signalpost.kit.db import Database
 from signalpost.kit.httpclient import HttpClient, HttpError, destination
@@ -115,8 +116,8 @@ class _Post:
 
 def event_ids(job: Job) -> list[str]:
     """The events a delivery job carries."""
-    ids = job.payload.get("event_ids")
-    return [str(i) for i in ids] if ids is not None else [str(job.payload["event_id"])]
+    listed = job.payload.get("event_ids")
+    return [str(i) for i in listed] if listed is not None else [str(job.payload["event_id"])]
 
 
 # How soon an event waiting for an earlier event of its message looks again, at the least.
@@ -196,7 +197,7 @@ async def deliver_batch(
 
     async with db.transaction() as uow:
         mine = {j.id for j in await held(uow, jobs_)} if own_jobs else {j.id for j in jobs_}
-        attempt_ids = iter(service.new_uuids(len(posts)))
+        attempt_ids = iter(ids.new_uuids(len(posts)))
         records = [
             service.attempt_record(p.event_id, p.step, r, p.headers, next(attempt_ids))
             for p, r in zip(posts, results, strict=True)

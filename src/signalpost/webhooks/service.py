@@ -18,9 +18,7 @@ Delivery rules (contract §9.1, §9.4):
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -146,7 +144,7 @@ async def emit_many(
     now = utcnow()
     rows: list[dict[str, Any]] = []
     out: list[str | None] = []
-    event_ids = new_uuids(len(specs))
+    event_ids = ids.new_uuids(len(specs))
     for spec, event_id in zip(specs, event_ids, strict=True):
         if spec.envelope not in ("event", "bare"):
             raise ValueError(f"unknown webhook envelope {spec.envelope!r}")
@@ -194,23 +192,6 @@ async def emit_many(
         defer=defer,
     )
     return out
-
-
-def new_uuids(n: int) -> list[str]:
-    """`n` ids like `ids.new_uuid` (UUID version 7: the time in milliseconds first, so rows made
-    together sit together in primary-key indexes), from one read of the system's random source
-    instead of one each. Within one call they ascend (a counter in `rand_a`)."""
-    ms = time.time_ns() // 1_000_000
-    raw = os.urandom(8 * n)
-    out = []
-    for i in range(n):
-        rand_b = int.from_bytes(raw[8 * i : 8 * i + 8], "big") & _RAND_B
-        value = ms << 80 | 0x7 << 76 | (i & 0xFFF) << 64 | 0b10 << 62 | rand_b
-        out.append(str(uuid.UUID(int=value)))
-    return out
-
-
-_RAND_B = (1 << 62) - 1
 
 
 def _distinct(urls: Sequence[object]) -> list[str]:
