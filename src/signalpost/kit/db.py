@@ -409,7 +409,7 @@ class UnitOfWork:
 
 
 # Whether the running task does background work (the job workers set it): on SQLite, the API's
-# transactions go ahead of background ones (see `WriteTurns`).
+# transactions and background ones take turns at the writer (see `WriteTurns`).
 background_work: ContextVar[bool] = ContextVar("background_work", default=False)
 
 

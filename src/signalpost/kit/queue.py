@@ -797,8 +797,8 @@ class Worker:
 
     async def run(self) -> None:
         """Poll for due jobs and run them concurrently; returns after `stop()` once in-flight jobs end."""
-        # This task and the ones it starts do background work: their SQLite transactions give way
-        # to the API's (kit.db.WriteTurns).
+        # This task and the ones it starts do background work: their SQLite transactions take
+        # turns with the API's (kit.db.WriteTurns).
         background_work.set(True)
         keeper = asyncio.create_task(self._keep_leases())
         taken = False
