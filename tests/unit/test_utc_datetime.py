@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from sqlalchemy import Column, Integer, MetaData, Table, create_engine, insert, select, text
 from sqlalchemy.dialects import sqlite
 
+from signalpost.kit.clock import iso
 from signalpost.kit.db import UTCDateTime
 
 
@@ -34,8 +35,24 @@ def test_round_trip_and_ordering_on_sqlite() -> None:
         conn.execute(insert(t), [{"id": i, "at": v} for i, v in enumerate(values)])
         # A value written by the dialect's own conversion (no microseconds) reads back too.
         conn.execute(text("INSERT INTO t (id, at) VALUES (9, '2026-01-02 03:04:05')"))
-        rows = dict(conn.execute(select(t.c.id, t.c.at)).all())
         later = conn.execute(select(t.c.id).where(t.c.at > base).order_by(t.c.at)).scalars().all()
+        # And one written with an offset, by something else, reads back in UTC.
+        conn.execute(text("INSERT INTO t (id, at) VALUES (10, '2026-01-02 05:04:05+02:00')"))
+        rows = dict(conn.execute(select(t.c.id, t.c.at)).all())
     assert [rows[i] for i in range(4)] == values
-    assert rows[9] == base and rows[0] is not None and rows[0].tzinfo is not None
+    assert (
+        rows[9] == base == rows[10]
+        and rows[10].tzinfo is UTC
+        and rows[0] is not None
+        and rows[0].tzinfo is not None
+    )
     assert later == [1, 2]
+
+
+def test_wire_form() -> None:
+    assert iso(datetime(2019, 1, 23, 18, 10, 2, 574999, tzinfo=UTC)) == "2019-01-23T18:10:02.574Z"
+    assert iso(datetime(2019, 1, 23, 20, 10, 2, tzinfo=timezone(timedelta(hours=2)))) == (
+        "2019-01-23T18:10:02.000Z"
+    )
+    assert iso(datetime(2019, 1, 23, 18, 10, 2)) == "2019-01-23T18:10:02.000Z"  # naive: UTC
+    assert iso(None) is None

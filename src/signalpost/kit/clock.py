@@ -22,11 +22,12 @@ def iso(value: datetime | None) -> str | None:
     memo = _last_iso
     if value == memo[0]:
         return memo[1]
-    original = value
-    if value.tzinfo is not None and value.utcoffset():
-        value = value.astimezone(UTC)
-    text = value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
-    _last_iso = (original, text)
+    if value.tzinfo is UTC:  # the usual case: the offset is cut off the text
+        text = value.isoformat(timespec="milliseconds")[:-6] + "Z"
+    else:
+        naive = value.astimezone(UTC) if value.tzinfo and value.utcoffset() else value
+        text = naive.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    _last_iso = (value, text)
     return text
 
 

@@ -90,13 +90,12 @@ class UTCDateTime(TypeDecorator[datetime]):
             memo = last[0]
             if value is memo[0]:
                 return memo[1]
-            original = value
-            if value.tzinfo is not None:
-                if value.utcoffset():
-                    value = value.astimezone(UTC)
-                value = value.replace(tzinfo=None)
-            text = value.isoformat(sep=" ", timespec="microseconds")
-            last[0] = (original, text)
+            if value.tzinfo is UTC:  # the usual case: the offset is cut off the text
+                text = value.isoformat(sep=" ", timespec="microseconds")[:-6]
+            else:
+                naive = value.astimezone(UTC) if value.tzinfo and value.utcoffset() else value
+                text = naive.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+            last[0] = (value, text)
             return text
 
         return process
@@ -116,10 +115,15 @@ class UTCDateTime(TypeDecorator[datetime]):
                 memo = last[0]
                 if value == memo[0]:
                     return memo[1]
-                parsed = datetime.fromisoformat(value)
-                parsed = (
-                    parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-                )
+                if len(value) in (19, 26):  # naive, as stored: read as UTC straight away
+                    parsed = datetime.fromisoformat(value + "+00:00")
+                else:
+                    parsed = datetime.fromisoformat(value)
+                    parsed = (
+                        parsed.replace(tzinfo=UTC)
+                        if parsed.tzinfo is None
+                        else parsed.astimezone(UTC)
+                    )
                 last[0] = (value, parsed)
                 return parsed
             return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
