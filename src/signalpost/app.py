@@ -17,6 +17,7 @@ from signalpost import __version__
 from signalpost.accounts import service as accounts
 from signalpost.context import AppContext
 from signalpost.kit import migrate
+from signalpost.kit.apidocs import install_docs
 from signalpost.kit.db import Database
 from signalpost.kit.errors import ApiError, install_error_handlers, render
 from signalpost.kit.fastlane import FastLane, LaneHandler
@@ -178,6 +179,8 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAP
         description="A self-hosted messaging server that speaks the Telnyx Messaging API v2.",
         default_response_class=JSONResponse,
         lifespan=lifespan,
+        docs_url=None,  # served by kit.apidocs, from local assets
+        redoc_url=None,
         telemetry={
             "tracing": settings.opentelemetry,
             "metrics": settings.opentelemetry,
@@ -186,6 +189,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAP
     )
     app.state.ctx = ctx
     install_error_handlers(app)
+    install_docs(app)
     app.add_middleware(RequireJSON)
 
     v2 = APIRouter(prefix="/v2")
