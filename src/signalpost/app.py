@@ -23,6 +23,7 @@ from signalpost.kit.errors import ApiError, install_error_handlers, render
 from signalpost.kit.fastlane import FastLane, LaneHandler
 from signalpost.kit.foreground import Foreground, TrackRequests
 from signalpost.kit.jsonio import JSONResponse
+from signalpost.kit.metrics import CountRequests, ProcessMetrics
 from signalpost.kit.queue import JobKind, Worker
 from signalpost.settings import Settings
 
@@ -41,6 +42,7 @@ FEATURES = (
     "links",
     "carriers",
     "inbox",
+    "metrics",
 )
 
 
@@ -209,6 +211,11 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAP
     # before any of the framework's layers run (kit.fastlane).
     if lanes and settings.fast_lane:
         app.outer.append(lambda inner: FastLane(inner, routes=lanes))
+    process_metrics = ctx.extras["process_metrics"] = ProcessMetrics()
+    lane_paths = {path for _, path in lanes}
+    app.outer.append(
+        lambda inner: CountRequests(inner, process_metrics, lane_paths, lambda: app.routes)
+    )
     app.outer.append(lambda inner: TrackRequests(inner, foreground))
 
     @app.get("/healthz", tags=["health"])
