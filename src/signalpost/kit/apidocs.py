@@ -186,7 +186,11 @@ def _operation(path: str, method: str, op: dict[str, Any]) -> None:
         return
     content = ok["content"]["application/json"]
     current = content.get("schema") or {}
-    if current.get("$ref") or current.get("properties"):
+    if (
+        current.get("$ref")
+        or current.get("properties")
+        or current.get("type") not in (None, "object")
+    ):
         return
     if path in _HEALTH:
         content["schema"] = {"$ref": "#/components/schemas/Health"}
