@@ -72,7 +72,7 @@ def test_openapi_declares_bearer_auth_and_typed_responses(server: RunningServer)
             if "application/json" in content:
                 assert content["application/json"]["schema"], where
             else:
-                assert path == "/metrics" and list(content)[0].startswith("text/plain"), where
+                assert path == "/metrics" and next(iter(content)).startswith("text/plain"), where
         for code, entry in responses.items():
             if code.startswith("4"):
                 assert entry["content"]["application/json"]["schema"] == errors_ref, where
