@@ -90,6 +90,8 @@ _SEND = re.compile(
 )
 # Operations whose answer is neither `{"data": …}` nor a page of them.
 _HEALTH = ("/healthz", "/readyz")
+# Answered with the object itself, not in `{"data": …}` (as Telnyx does).
+_UNWRAPPED = {("delete", "/v2/messages/{message_id}")}
 
 
 def install_docs(app: FastAPI) -> None:
@@ -194,6 +196,9 @@ def _operation(path: str, method: str, op: dict[str, Any]) -> None:
         return
     if path in _HEALTH:
         content["schema"] = {"$ref": "#/components/schemas/Health"}
+        return
+    if (method, path) in _UNWRAPPED:
+        content["schema"] = {"$ref": "#/components/schemas/Resource"}
         return
     is_list = (
         method == "get"
