@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import importlib
+import logging
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ import typer
 from signalpost.accounts import repository as accounts_repo
 from signalpost.accounts import service as accounts
 from signalpost.context import AppContext
-from signalpost.kit import migrate
+from signalpost.kit import logs, migrate
 from signalpost.settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -117,6 +118,19 @@ def serve(
     application = create_app(settings)
 
     def on_ready(boot: accounts.Bootstrap) -> None:
+        if settings.log_format == "json":  # every output line is a JSON object
+            logging.getLogger("signalpost").info(
+                "signalpost is listening on %s",
+                settings.base_url,
+                extra={
+                    "base_url": settings.base_url,
+                    "database": settings.safe_database_url,
+                    "carrier": settings.carrier,
+                    "workers": settings.workers,
+                    "public_key": boot.organization.public_key,
+                },
+            )
+            return
         print(banner(settings, boot, settings.workers), flush=True)
 
     application.state.on_ready = on_ready
@@ -126,6 +140,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=logs.log_config(settings.log_level, settings.log_format),
         # Access lines are logged at info: above it, uvicorn would still format each line's
         # arguments for a logger that drops them.
         access_log=settings.log_level.lower() in ("info", "debug", "trace"),
@@ -143,6 +158,7 @@ def worker(
     from signalpost.kit.queue import Worker
 
     settings = settings_from(config, database_url=database_url)
+    logs.configure(settings.log_level, settings.log_format)
     n = count if count is not None else max(settings.workers, 1)
 
     async def go(ctx: AppContext) -> None:
@@ -164,7 +180,11 @@ def worker(
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop_all)
-        print(f"signalpost worker: {n} task(s) on {settings.safe_database_url}", flush=True)
+        started = f"signalpost worker: {n} task(s) on {settings.safe_database_url}"
+        if settings.log_format == "json":
+            logging.getLogger("signalpost").info(started)
+        else:
+            print(started, flush=True)
         await asyncio.gather(*(w.run() for w in workers))
 
     tune_gc()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -14,7 +15,7 @@ from signalpost.accounts.service import Organization
 from signalpost.carriers.base import OutboundSubmit, SubmitResult
 from signalpost.context import AppContext
 from signalpost.kit import ids, phone
-from signalpost.kit.clock import parse_datetime, utcnow
+from signalpost.kit.clock import iso, parse_datetime, utcnow
 from signalpost.kit.db import UnitOfWork
 from signalpost.kit.errors import ApiError, not_found
 from signalpost.kit.queue import enqueue_items, enqueue_many
@@ -27,6 +28,8 @@ from signalpost.messages.media import plan_mms
 from signalpost.messages.pricing import PriceTable, price
 from signalpost.messages.schemas import outbound_payload
 from signalpost.optouts import service as optouts
+
+log = logging.getLogger("signalpost.messages")
 
 Endpoint = Literal["messages", "long_code", "short_code", "number_pool", "alphanumeric", "schedule"]
 SenderKind = Literal["long_code", "toll_free", "short_code", "alphanumeric"]
@@ -727,11 +730,23 @@ async def _release_scheduled(
     ctx: AppContext, uow: UnitOfWork, row: RowMapping, now: datetime
 ) -> RowMapping | None:
     """A scheduled message's time has come: it joins the sender's queue like a new message."""
+    fields = {"message_id": row["id"], "send_at": iso(row["send_at"])}
     if row["autoresponse_type"] is None:
         error = await optouts.blocked_code(uow, row["messaging_profile_id"], row["to_number"])
         if error:
+            log.info(
+                "scheduled message %s not sent: its recipient opted out", row["id"], extra=fields
+            )
             await finalize(uow, row, "sending_failed", error, billed=False)
             return None
+    log.info(
+        "scheduled message %s fires (send_at %s) from %s to %s",
+        row["id"],
+        fields["send_at"],
+        row["from_number"],
+        row["to_number"],
+        extra=fields,
+    )
     wait = 0.0
     kind = row["sender_kind"] or "long_code"
     limiters = _limiters(
