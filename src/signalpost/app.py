@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from signalpost import __version__
+from signalpost import __version__, wire
 from signalpost.accounts import service as accounts
 from signalpost.context import AppContext
 from signalpost.kit import migrate
@@ -191,7 +191,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAP
     )
     app.state.ctx = ctx
     install_error_handlers(app)
-    install_docs(app)
+    install_docs(app, wire.model_for)
     app.add_middleware(RequireJSON)
 
     v2 = APIRouter(prefix="/v2")

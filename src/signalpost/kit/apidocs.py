@@ -5,6 +5,7 @@ authentication, a response schema for every route and the error responses in Tel
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from importlib.resources import files
 from typing import Any
 
@@ -12,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
+from pydantic import TypeAdapter
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -94,7 +96,12 @@ _HEALTH = ("/healthz", "/readyz")
 _UNWRAPPED = {("delete", "/v2/messages/{message_id}")}
 
 
-def install_docs(app: FastAPI) -> None:
+# The object a route answers with and how it is wrapped: "one" (`{"data": obj}`), "page" (with
+# `meta`), "list" (`{"data": [obj, …]}`) or "bare"; None when no model describes it.
+Describe = Callable[[str, str], tuple[type[Any], str] | None]
+
+
+def install_docs(app: FastAPI, describe: Describe | None = None) -> None:
     """Serve `/docs` and `/redoc` with the assets the `fastapi-offline` package ships.
 
     The application must be created with `docs_url=None, redoc_url=None`."""
@@ -133,16 +140,17 @@ def install_docs(app: FastAPI) -> None:
                 description=app.description,
                 routes=app.routes,
             )
-            app.openapi_schema = enrich(schema)
+            app.openapi_schema = enrich(schema, describe)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def enrich(schema: dict[str, Any]) -> dict[str, Any]:
+def enrich(schema: dict[str, Any], describe: Describe | None = None) -> dict[str, Any]:
     """Bearer auth, response schemas and error responses on every operation."""
     components = schema.setdefault("components", {})
     components.setdefault("schemas", {}).update(_SCHEMAS)
+    models = _Models(components["schemas"], describe)
     components.setdefault("securitySchemes", {})[BEARER] = {
         "type": "http",
         "scheme": "bearer",
@@ -151,13 +159,51 @@ def enrich(schema: dict[str, Any]) -> dict[str, Any]:
     for path, item in schema.get("paths", {}).items():
         for method, op in item.items():
             if method in ("get", "post", "put", "patch", "delete"):
-                _operation(path, method, op)
+                _operation(path, method, op, models)
     for unused in ("HTTPValidationError", "ValidationError"):
         components["schemas"].pop(unused, None)
     return schema
 
 
-def _operation(path: str, method: str, op: dict[str, Any]) -> None:
+class _Models:
+    """Component schemas of the objects routes answer with, added as they are first used."""
+
+    def __init__(self, schemas: dict[str, Any], describe: Describe | None) -> None:
+        self.schemas = schemas
+        self.describe = describe
+
+    def response(self, method: str, path: str) -> dict[str, Any] | None:
+        found = self.describe(method, path) if self.describe else None
+        if found is None:
+            return None
+        model, kind = found
+        ref = {"$ref": f"#/components/schemas/{self._add(model)}"}
+        if kind == "bare":
+            return ref
+        if kind == "one":
+            return {"type": "object", "required": ["data"], "properties": {"data": ref}}
+        envelope: dict[str, Any] = {
+            "type": "object",
+            "required": ["data"],
+            "properties": {"data": {"type": "array", "items": ref}},
+        }
+        if kind == "page":
+            envelope["required"] = ["data", "meta"]
+            envelope["properties"]["meta"] = {"$ref": "#/components/schemas/PaginationMeta"}
+        return envelope
+
+    def _add(self, model: type[Any]) -> str:
+        name = model.__name__
+        if name not in self.schemas:
+            schema = TypeAdapter(model).json_schema(
+                ref_template="#/components/schemas/{model}", mode="serialization"
+            )
+            self.schemas.update(schema.pop("$defs", {}))
+            self.schemas[name] = schema
+        return name
+
+
+def _operation(path: str, method: str, op: dict[str, Any], models: _Models) -> None:
     responses: dict[str, Any] = op.setdefault("responses", {})
     secured = bool(op.get("security"))
     if secured:
@@ -196,6 +242,10 @@ def _operation(path: str, method: str, op: dict[str, Any]) -> None:
         return
     if path in _HEALTH:
         content["schema"] = {"$ref": "#/components/schemas/Health"}
+        return
+    described = models.response(method, path)
+    if described is not None:
+        content["schema"] = described
         return
     if (method, path) in _UNWRAPPED:
         content["schema"] = {"$ref": "#/components/schemas/Resource"}
