@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(default=60.0, gt=0)
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"  # json: one JSON object per line
+    # When set, `GET /metrics` asks for `Authorization: Bearer <metrics_token>`.
+    metrics_token: str | None = None
     # FastAPI's native OpenTelemetry (spans, metrics and logs to the process's global providers):
     # off unless asked for, since checking for providers on every request has a cost.
     opentelemetry: bool = False

@@ -175,3 +175,20 @@ def test_rate_limit_waits(server: RunningServer, client: Telnyx, sender: Sender)
     assert seconds > 0
     for message_id in ids:
         wait_final(client, message_id)
+
+
+def test_metrics_token_when_set(tmp_path: Path) -> None:
+    settings = conftest.test_settings(
+        f"sqlite+aiosqlite:///{tmp_path / 'token.db'}", workers=0, metrics_token="s3cret"
+    )
+    guarded = RunningServer(settings).start()
+    try:
+        url = f"{guarded.base_url}/metrics"
+        refused = httpx.get(url)
+        assert refused.status_code == 401
+        assert refused.json()["errors"][0]["code"] == "10009"
+        assert httpx.get(url, headers={"Authorization": "Bearer nope"}).status_code == 401
+        ok = httpx.get(url, headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200 and "signalpost_messages" in ok.text
+    finally:
+        guarded.stop()

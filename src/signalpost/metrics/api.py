@@ -8,10 +8,11 @@ process answers the database figures alike; the HTTP counters are the answering 
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Iterable, Iterator
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -25,6 +26,7 @@ from starlette.responses import Response
 from signalpost.accounts.deps import Ctx
 from signalpost.kit.clock import utcnow
 from signalpost.kit.db import UnitOfWork
+from signalpost.kit.errors import ApiError
 from signalpost.kit.metrics import ProcessMetrics
 from signalpost.metrics import repository as repo
 
@@ -43,10 +45,26 @@ class _Snapshot(Collector):
     "/metrics",
     summary="Prometheus metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text."}},
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text."},
+        401: {"description": "SIGNALPOST_METRICS_TOKEN is set and was not given (10009)."},
+    },
 )
-async def metrics(ctx: Ctx) -> Response:
-    """Prometheus text exposition (see the module docstring for what it holds)."""
+async def metrics(ctx: Ctx, request: Request) -> Response:
+    """Prometheus text exposition (see the module docstring for what it holds). With
+    `SIGNALPOST_METRICS_TOKEN` set, only for `Authorization: Bearer <that token>`."""
+    token = ctx.settings.metrics_token
+    if token is not None:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), token):
+            raise ApiError(
+                401,
+                "10009",
+                "Authentication failed",
+                "The metrics need 'Authorization: Bearer <SIGNALPOST_METRICS_TOKEN>'.",
+                should_retry=False,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
     async with ctx.db.transaction() as uow:
         families = list(await _database_families(uow, ctx.job_kinds))
     registry = CollectorRegistry(auto_describe=False)
