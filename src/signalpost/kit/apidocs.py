@@ -92,8 +92,6 @@ _SEND = re.compile(
 )
 # Operations whose answer is neither `{"data": …}` nor a page of them.
 _HEALTH = ("/healthz", "/readyz")
-# Answered with the object itself, not in `{"data": …}` (as Telnyx does).
-_UNWRAPPED = {("delete", "/v2/messages/{message_id}")}
 
 
 # The object a route answers with and how it is wrapped: "one" (`{"data": obj}`), "page" (with
@@ -204,11 +202,16 @@ class _Models:
 
 
 def _operation(path: str, method: str, op: dict[str, Any], models: _Models) -> None:
-    responses: dict[str, Any] = op.setdefault("responses", {})
     secured = bool(op.get("security"))
     if secured:
         op["security"] = [{BEARER: []}]
-    params = op.get("parameters", [])
+    _errors(path, method, op, secured)
+    _success(path, method, op, models)
+
+
+def _errors(path: str, method: str, op: dict[str, Any], secured: bool) -> None:
+    """The error answers the route can give, each in the Telnyx envelope."""
+    responses: dict[str, Any] = op.setdefault("responses", {})
     auto = responses.get("422", {})
     if auto.get("description") == "Validation Error" and "requestBody" not in op:
         # FastAPI's generic entry: query and path errors answer 400 and 404 here, not 422.
@@ -218,7 +221,7 @@ def _operation(path: str, method: str, op: dict[str, Any], models: _Models) -> N
         codes.add("401")
     if _PATH_PARAM.search(path):
         codes.add("404")
-    if any(p.get("in") == "query" for p in params):
+    if any(p.get("in") == "query" for p in op.get("parameters", [])):
         codes.add("400")
     if "requestBody" in op:
         codes.update(("400", "422"))
@@ -229,7 +232,11 @@ def _operation(path: str, method: str, op: dict[str, Any], models: _Models) -> N
         if entry.get("description") in (None, "Validation Error"):
             entry["description"] = _ERROR_TEXT.get(code, "Error.")
         entry["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/Errors"}}}
-    ok = responses.get("200")
+
+
+def _success(path: str, method: str, op: dict[str, Any], models: _Models) -> None:
+    """The schema of a JSON success: the route's own, its object's model, or an envelope."""
+    ok = op["responses"].get("200")
     if ok is None or "application/json" not in ok.setdefault("content", {"application/json": {}}):
         return
     content = ok["content"]["application/json"]
@@ -247,13 +254,10 @@ def _operation(path: str, method: str, op: dict[str, Any], models: _Models) -> N
     if described is not None:
         content["schema"] = described
         return
-    if (method, path) in _UNWRAPPED:
-        content["schema"] = {"$ref": "#/components/schemas/Resource"}
-        return
     is_list = (
         method == "get"
         and not path.endswith("}")
-        and any(p.get("name") == "page[number]" for p in params)
+        and any(p.get("name") == "page[number]" for p in op.get("parameters", []))
     )
     envelope = "ListEnvelope" if is_list else "DataEnvelope"
     content["schema"] = {"$ref": f"#/components/schemas/{envelope}"}
