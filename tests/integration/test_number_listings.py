@@ -63,6 +63,8 @@ def test_phone_numbers_list_with_messaging_fields_and_filters(
     assert listed(filter={"status": "deleted"}) == []
     assert listed(filter={"source": "ported"}) == []
     assert listed(filter={"connection_id": "123"}) == []
+    assert listed(filter={"voice_connection_name": {"contains": "abc"}}) == []
+    assert sorted(listed(filter={"billing_group_id": "null"})) == sorted(numbers)
     assert listed(sort="phone_number") == sorted(numbers)
     assert listed(page_size=1, page_number=2) and len(listed(page_size=1)) == 1
     # Newest first by default.

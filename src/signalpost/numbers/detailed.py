@@ -76,6 +76,15 @@ def detailed_filter(
     voice_connection: Annotated[
         str | None, Query(alias="filter[voice.connection_name][eq]")
     ] = None,
+    voice_contains: Annotated[
+        str | None, Query(alias="filter[voice.connection_name][contains]")
+    ] = None,
+    voice_starts: Annotated[
+        str | None, Query(alias="filter[voice.connection_name][starts_with]")
+    ] = None,
+    voice_ends: Annotated[
+        str | None, Query(alias="filter[voice.connection_name][ends_with]")
+    ] = None,
     voice_payment: Annotated[str | None, Query(alias="filter[voice.usage_payment_method]")] = None,
     handle_messaging_profile_error: Annotated[str | None, Query()] = None,
     sort: Annotated[str | None, Query()] = None,
@@ -99,7 +108,7 @@ def detailed_filter(
             _absent(v)
             for v in (connection_id, billing_group_id, emergency_address_id, voice_connection)
         )
-        or bool(voice_payment),
+        or any((voice_contains, voice_starts, voice_ends, voice_payment)),
         sort=_choice("sort", sort.removeprefix("-") if sort else None, SORTS),
         descending=descending,
     )
