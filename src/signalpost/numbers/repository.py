@@ -394,8 +394,10 @@ async def update_bulk_update(uow: UnitOfWork, order_id: str, values: dict[str, A
     )
 
 
-async def numbers_with_profile_names(uow: UnitOfWork, org_id: str) -> list[RowMapping]:
-    """Every phone number of the organization with its messaging profile's name."""
+async def numbers_with_profile_names(
+    uow: UnitOfWork, org_id: str, number_id: str | None = None
+) -> list[RowMapping]:
+    """The organization's phone numbers (or the one `number_id`) with their profile's name."""
     from signalpost.models import messaging_profiles
 
     q = (
@@ -408,4 +410,6 @@ async def numbers_with_profile_names(uow: UnitOfWork, org_id: str) -> list[RowMa
         )
         .where(phone_numbers.c.organization_id == org_id)
     )
+    if number_id is not None:
+        q = q.where(phone_numbers.c.id == number_id)
     return list((await uow.conn.execute(q)).mappings().all())
