@@ -298,10 +298,8 @@ async def retrieve_number_detailed(ctx: Ctx, org: CurrentOrg, id: str) -> dict[s
     """A phone number (`NumbersPhoneNumberDetailed`); `id` is its resource id or +E.164 number."""
     async with ctx.db.transaction() as uow:
         row = await service.require_number(uow, org.id, id)
-        named = [
-            r for r in await service.numbers_with_profile_names(uow, org.id) if r["id"] == row["id"]
-        ]
-    return {"data": phone_number_detailed_out(named[0])}
+        [named] = await service.numbers_with_profile_names(uow, org.id, row["id"])
+    return {"data": phone_number_detailed_out(named)}
 
 
 @router.get("/mobile_phone_numbers/messaging", responses=LIST_ERRORS)
