@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
 
 import pytest
 
@@ -20,19 +19,8 @@ from signalpost.kit.httpclient import (
 from signalpost.kit.netguard import Blocked, OutboundGuard, parse_networks
 from signalpost.webhooks.service import post
 from tests.support.rawhttp import read_request
+from tests.support.resolver import StubResolver
 from tests.unit.test_httpclient import Handler, Server, keep_alive
-
-
-class StubResolver:
-    def __init__(self, table: dict[str, list[str]]) -> None:
-        self.table = table
-        self.lookups: list[str] = []
-
-    async def __call__(self, host: str, port: int) -> Sequence[str]:
-        self.lookups.append(host)
-        if host not in self.table:
-            raise OSError("no such name")
-        return self.table[host]
 
 
 def _guard(resolver: StubResolver, exempt: str | None = "127.0.0.1/32") -> OutboundGuard:
@@ -68,7 +56,7 @@ def test_a_name_is_resolved_once_per_connection_and_sent_as_host() -> None:
             ]
             # The name now points somewhere refused: the kept-alive connection (made to the
             # checked address) is still used, a new one is not made.
-            resolver.table["hooks.test"] = ["10.0.0.1"]
+            resolver.set("hooks.test", "10.0.0.1")
             statuses.append((await client.post(f"http://hooks.test:{port}/h", b"x", {})).status)
         await client.aclose()
         assert server.connections == 1

@@ -18,20 +18,7 @@ from signalpost.kit.netguard import (
     parse_networks,
     refuse_blocked,
 )
-
-
-class StubResolver:
-    """Names to addresses; an unknown name does not resolve. Counts lookups."""
-
-    def __init__(self, table: dict[str, list[str]]) -> None:
-        self.table = table
-        self.lookups: list[str] = []
-
-    async def __call__(self, host: str, port: int) -> Sequence[str]:
-        self.lookups.append(host)
-        if host not in self.table:
-            raise OSError(f"{host}: no such name")
-        return self.table[host]
+from tests.support.resolver import StubResolver
 
 
 def guard(table: dict[str, list[str]] | None = None, **kw: object) -> OutboundGuard:
@@ -182,7 +169,7 @@ def test_api_verdicts_are_cached_but_connect_time_always_resolves() -> None:
 
     async def go() -> None:
         assert await g.url_problem("http://flip.test/") is None
-        resolver.table["flip.test"] = ["127.0.0.1"]
+        resolver.set("flip.test", "127.0.0.1")
         assert await g.url_problem("http://flip.test/") is None  # remembered
         with pytest.raises(Blocked):
             await g.addresses("flip.test", 80)

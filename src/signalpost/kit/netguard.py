@@ -192,11 +192,11 @@ class OutboundGuard:
                 return _refused(url, _blocked_reason(host, True, kind))
         return None
 
-    async def url_problem(self, url: str) -> str | None:
+    async def url_problem(self, url: str, *, fresh: bool = False) -> str | None:
         """Why `url` may not be given to the server (refused at the API), or None.
 
         Nothing is refused when the guard is off. A name is resolved (its verdict remembered for
-        `API_CACHE_SECONDS`); one that does not resolve in time passes.
+        `API_CACHE_SECONDS` unless `fresh`); one that does not resolve in time passes.
         """
         if not self.enforcing:
             return None
@@ -211,14 +211,14 @@ class OutboundGuard:
             port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
         except ValueError:
             return f"'{url[:100]}' has an invalid port."
-        reason = await self._host_verdict(host, port)
+        reason = await self._host_verdict(host, port, fresh)
         return _refused(url, reason) if reason is not None else None
 
-    async def _host_verdict(self, host: str, port: int) -> str | None:
+    async def _host_verdict(self, host: str, port: int, fresh: bool) -> str | None:
         key = (host, port)
         now = time.monotonic()
         cached = self._api_cache.get(key)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > now and not fresh:
             return cached[1]
         try:
             async with asyncio.timeout(self.api_resolve_timeout):

@@ -12,7 +12,7 @@ from sqlalchemy.engine import RowMapping
 
 from signalpost.accounts.service import Organization
 from signalpost.carriers.base import OutboundSubmit, SubmitResult
-from signalpost.context import AppContext
+from signalpost.context import AppContext, outbound_guard
 from signalpost.kit import ids, phone
 from signalpost.kit.clock import parse_datetime, utcnow
 from signalpost.kit.db import UnitOfWork
@@ -78,6 +78,9 @@ class SendRequest:
     # Auto-replies to inbound keywords: never blocked by the opt-out they confirm.
     bypass_optout: bool = False
     autoresponse_type: str | None = None
+    # The outbound guard's verdicts on the text's blocked links, looked up at the API
+    # (messages.outbound); None when not looked up.
+    link_problems: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -353,7 +356,17 @@ async def _prepare(
     # `original_text` keeps the text as submitted (links.service explains the rules).
     sent_text = text
     if text is not None:
-        sent_text = await links.shorten(uow, ctx.settings, org.id, message_id, profile, to, text)
+        sent_text = await links.shorten(
+            uow,
+            ctx.settings,
+            org.id,
+            message_id,
+            profile,
+            to,
+            text,
+            guard=outbound_guard(ctx),
+            problems=req.link_problems,
+        )
     smart = bool(profile["smart_encoding"]) and req.encoding != "ucs2"
     try:
         analysis = analyze(sent_text or "", requested=req.encoding, smart=smart)  # type: ignore[arg-type]
