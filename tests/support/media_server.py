@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +23,9 @@ class Served:
     body: bytes
     content_type: str | None
     status: int = 200
+    drip: float = 0.0  # seconds between bytes (the body is sent a byte at a time)
+    endless: bool = False  # no length: the body goes on until the client hangs up
+    location: str | None = None  # a redirect (status 302)
 
     @property
     def sha256(self) -> str:
@@ -51,11 +55,23 @@ class MediaServer:
                     served = Served(b"not found", "text/plain", 404)
                 try:
                     self.send_response(served.status)
+                    if served.location:
+                        self.send_header("location", served.location)
                     if served.content_type:
                         self.send_header("content-type", served.content_type)
-                    self.send_header("content-length", str(len(served.body)))
+                    if not served.endless:
+                        self.send_header("content-length", str(len(served.body)))
                     self.end_headers()
-                    self.wfile.write(served.body)
+                    if served.endless:
+                        while True:
+                            self.wfile.write(served.body or b"x" * 65536)
+                    elif served.drip:
+                        for i in range(len(served.body)):
+                            self.wfile.write(served.body[i : i + 1])
+                            self.wfile.flush()
+                            time.sleep(served.drip)
+                    else:
+                        self.wfile.write(served.body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
@@ -85,14 +101,23 @@ class MediaServer:
         head: bytes = b"",
         suffix: str = "",
         status: int = 200,
+        drip: float = 0.0,
+        endless: bool = False,
     ) -> tuple[str, Served]:
         """A file of `size` bytes starting with `head`, served under a fresh path."""
         filler = (uuid.uuid4().bytes * (size // 16 + 1))[: max(0, size - len(head))]
-        served = Served((head + filler)[:size], content_type, status)
+        served = Served((head + filler)[:size], content_type, status, drip, endless)
         path = f"/m/{uuid.uuid4().hex[:12]}{suffix}"
         with self.lock:
             self.files[path] = served
         return self.base_url + path, served
+
+    def add_redirect(self, location: str) -> str:
+        """A path that answers 302 to `location`; returns its URL."""
+        path = f"/r/{uuid.uuid4().hex[:12]}"
+        with self.lock:
+            self.files[path] = Served(b"", None, 302, location=location)
+        return self.base_url + path
 
 
 def unreachable_url() -> str:
