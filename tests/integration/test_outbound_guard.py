@@ -297,3 +297,26 @@ def test_a_short_link_whose_url_turned_blocked_is_not_followed(
         fine = web.get(short[1])
         assert fine.status_code == 302
         assert fine.headers["location"] == f"http://{staying}/y"
+
+
+def test_whatsapp_and_scheduled_sends_refuse_blocked_webhook_urls(
+    client: Telnyx, receiver: WebhookReceiver
+) -> None:
+    sender = make_sender(client, receiver, unique_number())
+    with pytest.raises(telnyx.BadRequestError) as caught:
+        client.messages.whatsapp(
+            from_=sender.number,
+            to="+13125550101",
+            whatsapp_message={"type": "text", "text": {"body": "hi"}},
+            webhook_url="http://169.254.169.254/",
+        )
+    assert _error(caught.value)["source"] == {"pointer": "/webhook_url"}
+    with pytest.raises(telnyx.BadRequestError) as caught:
+        client.messages.schedule(
+            from_=sender.number,
+            to="+13125550101",
+            text="later",
+            send_at="2099-01-01T00:00:00Z",
+            webhook_failover_url="http://[::1]:8080/",
+        )
+    assert _error(caught.value)["source"] == {"pointer": "/webhook_failover_url"}
