@@ -163,7 +163,7 @@ class OutboundGuard:
         else:
             try:
                 answers = await self.resolver(host, port)
-            except (OSError, UnicodeError) as exc:
+            except (OSError, ValueError) as exc:  # UnicodeError is a ValueError
                 raise Unresolvable(f"{host} does not resolve") from exc
             found = [ip for ip in (parse_address(a) for a in answers) if ip is not None]
             if not found:
