@@ -18,11 +18,13 @@ import pytest
 import telnyx
 from telnyx import Telnyx
 
-from signalpost.context import GUARD_KEY
+from signalpost.context import GUARD_KEY, AppContext, outbound_guard
 from signalpost.kit.netguard import OutboundGuard
 from signalpost.links import detect
+from signalpost.links import service as links
+from signalpost.profiles import service as profiles
 from tests import conftest
-from tests.conftest import unique_number
+from tests.conftest import Account, unique_number
 from tests.support.messaging import make_sender
 from tests.support.messaging import wait_final as final
 from tests.support.receiver import WebhookReceiver
@@ -320,3 +322,30 @@ def test_whatsapp_and_scheduled_sends_refuse_blocked_webhook_urls(
             webhook_failover_url="http://[::1]:8080/",
         )
     assert _error(caught.value)["source"] == {"pointer": "/webhook_failover_url"}
+
+
+def test_without_lookups_a_literal_blocked_link_is_left_as_it_is(
+    server: RunningServer, account: Account, receiver: WebhookReceiver
+) -> None:
+    """Shortening outside an API call (auto-replies) has no verdicts to refuse on: a link to a
+    literal blocked address stays unshortened, the others are shortened."""
+    sender = _shortening_sender(account.client, server, receiver)
+    text = f"a http://169.254.169.254/x b http://{EXEMPT}:1/y"
+
+    async def go(ctx: AppContext) -> str:
+        async with ctx.db.transaction() as uow:
+            profile = await profiles.require_profile(uow, account.org.id, sender.profile_id)
+            return await links.shorten(
+                uow,
+                ctx.settings,
+                account.org.id,
+                str(uuid.uuid4()),
+                profile,
+                "+13125550101",
+                text,
+                guard=outbound_guard(ctx),
+            )
+
+    out = server.run(go)
+    assert "http://169.254.169.254/x" in out
+    assert f"http://{EXEMPT}:1/y" not in out and f"{server.base_url}/l/" in out
