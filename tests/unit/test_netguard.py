@@ -197,3 +197,25 @@ def test_refuse_blocked_points_at_the_first_refused_field() -> None:
         assert "loop.test" in (err.detail or "")
 
     asyncio.run(go())
+
+
+def test_settings_from_the_environment_and_the_guard_they_make(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pydantic import ValidationError
+
+    from signalpost.settings import Settings
+
+    assert Settings().outbound_allow_private is True  # the sandbox default
+    assert not OutboundGuard.from_settings(Settings()).enforcing
+    monkeypatch.setenv("SIGNALPOST_OUTBOUND_ALLOW_PRIVATE", "false")
+    monkeypatch.setenv("SIGNALPOST_OUTBOUND_ALLOWED_NETWORKS", "10.20.0.0/16, fd00:1::/48")
+    settings = Settings()
+    made = OutboundGuard.from_settings(settings)
+    assert made.enforcing
+    assert [str(n) for n in made.allowed_networks] == ["10.20.0.0/16", "fd00:1::/48"]
+    assert made.address_problem(ipaddress.ip_address("10.20.3.4")) is None
+    assert made.address_problem(ipaddress.ip_address("10.21.3.4")) == "a private address"
+    monkeypatch.setenv("SIGNALPOST_OUTBOUND_ALLOWED_NETWORKS", "10.20.0.0/16,intranet")
+    with pytest.raises(ValidationError, match="intranet"):
+        Settings()
