@@ -298,7 +298,7 @@ def keys_public(
 
 
 # Feature commands: `signalpost.<feature>.cli` exposes `register(app)`.
-for _feature in ("numbers", "profiles", "messages", "optouts", "carriers", "links", "webhooks"):
+for _feature in ("numbers", "profiles", "messages", "optouts", "simulator", "links", "webhooks"):
     try:
         _module = importlib.import_module(f"signalpost.{_feature}.cli")
     except ModuleNotFoundError as _exc:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from signalpost.messages.service import FINAL_STATUSES
+from signalpost.messages.lifecycle import FINAL_STATUSES
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,159 @@
+"""The modules under src/signalpost import each other in one direction only.
+
+Every ``import`` statement counts, wherever it stands: at module level, inside a function (a lazy
+import to dodge a cycle is still a cycle) or under ``if TYPE_CHECKING:``. Nodes are modules: a
+package's ``__init__`` is the package's own node, reached only when something imports the package
+itself or a name defined in it (``from signalpost.carriers import get_carrier``); importing a
+submodule does not count as importing its parent package's ``__init__``.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+ROOT_PACKAGE = "signalpost"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(path): path for path in sorted((SRC / ROOT_PACKAGE).rglob("*.py"))}
+
+
+def _resolve_relative(module: str, is_package: bool, level: int, target: str | None) -> str:
+    base = module.split(".")
+    if not is_package:
+        base = base[:-1]
+    if level > 1:
+        base = base[: len(base) - (level - 1)]
+    return ".".join([*base, target] if target else base)
+
+
+def _imported(module: str, path: Path, known: set[str]) -> Iterator[tuple[str, int]]:
+    """(imported module, line) for every import in the file that names a module of ours."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    is_package = path.name == "__init__.py"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in known:
+                    yield alias.name, node.lineno
+        elif isinstance(node, ast.ImportFrom):
+            target = node.module
+            if node.level:
+                target = _resolve_relative(module, is_package, node.level, node.module)
+            if target is None or target not in known:
+                continue
+            for alias in node.names:
+                submodule = f"{target}.{alias.name}"
+                # `from package import submodule` depends on the submodule, not the __init__.
+                yield (submodule if submodule in known else target), node.lineno
+
+
+def import_graph() -> dict[str, dict[str, int]]:
+    """module -> {imported module -> line of the first import}, for our own modules only."""
+    modules = _modules()
+    known = set(modules)
+    graph: dict[str, dict[str, int]] = {}
+    for module, path in modules.items():
+        edges: dict[str, int] = {}
+        for target, line in _imported(module, path, known):
+            if target != module:
+                edges.setdefault(target, line)
+        graph[module] = edges
+    return graph
+
+
+def find_cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
+    """One cycle per strongly connected component with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in graph[node]:
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component: list[str] = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                components.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return [_one_cycle(graph, set(component)) for component in components]
+
+
+def _one_cycle(graph: dict[str, dict[str, int]], component: set[str]) -> list[str]:
+    """A shortest loop through the component's first module (breadth-first), closed on itself."""
+    start = min(component)
+    paths = {start: [start]}
+    frontier = [start]
+    while frontier:
+        following: list[str] = []
+        for node in frontier:
+            for nxt in sorted(graph[node]):
+                if nxt == start:
+                    return [*paths[node], start]
+                if nxt in component and nxt not in paths:
+                    paths[nxt] = [*paths[node], nxt]
+                    following.append(nxt)
+        frontier = following
+    raise AssertionError(f"no loop found in {sorted(component)}")  # pragma: no cover
+
+
+def _describe(graph: dict[str, dict[str, int]], cycle: list[str]) -> str:
+    steps = [f"{a} (line {graph[a][b]}) -> {b}" for a, b in itertools.pairwise(cycle)]
+    return "\n    ".join(steps)
+
+
+def test_no_import_cycles_under_src() -> None:
+    graph = import_graph()
+    cycles = find_cycles(graph)
+    report = "\n".join(f"cycle:\n    {_describe(graph, cycle)}" for cycle in cycles)
+    assert not cycles, f"{len(cycles)} import cycle(s) under src/:\n{report}"
+
+
+def test_the_walker_sees_function_level_and_relative_imports() -> None:
+    graph = import_graph()
+    assert len(graph) > 50
+    # A known import of each kind, so the walker cannot silently see nothing.
+    assert "signalpost.kit.errors" in graph["signalpost.app"]
+    assert find_cycles({"a": {"b": 1}, "b": {"c": 2}, "c": {"a": 3}}) == [["a", "b", "c", "a"]]
+    assert find_cycles({"a": {"b": 1}, "b": {}}) == []
+
+
+def test_carriers_import_only_kit_settings_and_themselves() -> None:
+    allowed = ("signalpost.kit", "signalpost.settings", "signalpost.carriers", "signalpost.models")
+    wrong = {
+        f"{module} -> {target}"
+        for module, edges in import_graph().items()
+        if module.startswith("signalpost.carriers")
+        for target in edges
+        if not any(target == prefix or target.startswith(prefix + ".") for prefix in allowed)
+    }
+    assert not wrong, "carriers/ must stay below the feature packages:\n" + "\n".join(sorted(wrong))
