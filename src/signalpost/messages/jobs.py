@@ -96,7 +96,24 @@ async def send_batch(ctx: AppContext, db: Database, batch: Sequence[Job]) -> dic
     if not sending:
         return outcomes
 
-    # MMS: fetch the media (40317 ends the message); a failure to fetch is that message's alone.
+    ready = await _fill_all(ctx, db, sending, errors)
+    answers = await _submit(ctx, ready, errors)
+
+    async with db.transaction() as uow:
+        recorded = await held(uow, [j for j in mine if j.id in waiting])
+        recorded_ids = {j.id for j in recorded}
+        answers = [a for a in answers if a[0].id in recorded_ids]
+        retry = await record_submissions(ctx, uow, [(row, res) for _, row, res in answers])
+        _note_retries([(job, row) for job, row, _ in answers], retry, later)
+        outcomes.update(await _settle(uow, recorded, later, errors))
+    return outcomes
+
+
+async def _fill_all(
+    ctx: AppContext, db: Database, sending: Sequence[tuple[Job, Message]], errors: Errors
+) -> list[tuple[Job, Message]]:
+    """MMS: fetch the media (40317 ends the message); a failure to fetch is that message's alone
+    (in `errors`). Returns the messages ready for the carrier."""
     filled = await asyncio.gather(
         *(_fill(ctx, db, row) for _, row in sending), return_exceptions=True
     )
@@ -108,17 +125,7 @@ async def send_batch(ctx: AppContext, db: Database, batch: Sequence[Job]) -> dic
             raise got
         elif got is not None:
             ready.append((job, got))
-
-    answers = await _submit(ctx, ready, errors)
-
-    async with db.transaction() as uow:
-        recorded = await held(uow, [j for j in mine if j.id in waiting])
-        recorded_ids = {j.id for j in recorded}
-        answers = [a for a in answers if a[0].id in recorded_ids]
-        retry = await record_submissions(ctx, uow, [(row, res) for _, row, res in answers])
-        _note_retries([(job, row) for job, row, _ in answers], retry, later)
-        outcomes.update(await _settle(uow, recorded, later, errors))
-    return outcomes
+    return ready
 
 
 def _note_retries(sent: list[tuple[Job, Message]], retry: dict[str, float], later: Later) -> None:

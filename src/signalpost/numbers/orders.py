@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -41,17 +42,7 @@ async def create_order(
     if profile_id is not None:
         await require_profile_of(uow, organization_id, profile_id, "/messaging_profile_id")
     parsed = _parse_order_numbers(body, mobile)
-    taken = await repo.numbers_by_e164(uow, [info.e164 for info, _ in parsed])
-    for info, pointer in parsed:
-        owner = taken.get(info.e164)
-        if owner is not None:
-            where = (
-                "is already in your inventory"
-                if owner["organization_id"] == organization_id
-                else "is not available: another organization on this server owns it"
-            )
-            raise _unavailable(pointer, f"{info.e164} {where}.")
-
+    await _check_available(uow, organization_id, parsed)
     now = utcnow()
     order_id = new_uuid()
     rows: list[dict[str, Any]] = []
@@ -118,6 +109,22 @@ def _parse_order_numbers(
         seen.add(info.e164)
         parsed.append((info, pointer))
     return parsed
+
+
+async def _check_available(
+    uow: UnitOfWork, organization_id: str, parsed: Sequence[tuple[phone.NumberInfo, str]]
+) -> None:
+    """No ordered number may be owned already, by anyone (10012)."""
+    taken = await repo.numbers_by_e164(uow, [info.e164 for info, _ in parsed])
+    for info, pointer in parsed:
+        owner = taken.get(info.e164)
+        if owner is not None:
+            where = (
+                "is already in your inventory"
+                if owner["organization_id"] == organization_id
+                else "is not available: another organization on this server owns it"
+            )
+            raise _unavailable(pointer, f"{info.e164} {where}.")
 
 
 def _number_row(

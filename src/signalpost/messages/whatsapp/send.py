@@ -22,7 +22,7 @@ from signalpost.messages import ratelimit
 from signalpost.messages import repository as repo
 from signalpost.messages.errors import invalid_from, invalid_to, rejection
 from signalpost.messages.lifecycle import SEND_ATTEMPTS, SEND_JOB, price_table
-from signalpost.messages.pricing import price
+from signalpost.messages.pricing import CostBreakdown, Money, price
 from signalpost.messages.whatsapp.models import ENCODING, WhatsappSend
 from signalpost.messages.whatsapp.validation import check_message
 from signalpost.messages.whatsapp.wire import stored_body, text_of
@@ -128,10 +128,7 @@ def _row(
     src, to = req.from_.strip(), req.to.strip()
     text = text_of(req.whatsapp_message, kind)
     info = phone.parse(to)
-    country = info.country_code if info else to[:2]  # a business-scoped id starts with it
-    cost, breakdown = price(
-        price_table(ctx), sender_kind="whatsapp", country=country, message_type="WHATSAPP", parts=1
-    )
+    cost, breakdown = _price(ctx, to, info)
     return {
         "id": ids.new_uuid(),
         "organization_id": org.id,
@@ -177,6 +174,13 @@ def _row(
         "wait_seconds": round(wait, 3),
         "updated_at": now,
     }
+
+
+def _price(ctx: AppContext, to: str, info: phone.NumberInfo | None) -> tuple[Money, CostBreakdown]:
+    country = info.country_code if info else to[:2]  # a business-scoped id starts with it
+    return price(
+        price_table(ctx), sender_kind="whatsapp", country=country, message_type="WHATSAPP", parts=1
+    )
 
 
 def channel(ctx: AppContext) -> Carrier:
