@@ -75,6 +75,12 @@ def import_graph() -> dict[str, dict[str, int]]:
 
 def find_cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
     """One cycle per strongly connected component with more than one module (Tarjan)."""
+    return [_one_cycle(graph, set(component)) for component in tangles(graph)]
+
+
+def tangles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
+    """The strongly connected components of more than one module: each module in one reaches
+    every other."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -105,7 +111,7 @@ def find_cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
     for node in sorted(graph):
         if node not in index:
             visit(node)
-    return [_one_cycle(graph, set(component)) for component in components]
+    return components
 
 
 def _one_cycle(graph: dict[str, dict[str, int]], component: set[str]) -> list[str]:
@@ -128,14 +134,17 @@ def _one_cycle(graph: dict[str, dict[str, int]], component: set[str]) -> list[st
 
 def _describe(graph: dict[str, dict[str, int]], cycle: list[str]) -> str:
     steps = [f"{a} (line {graph[a][b]}) -> {b}" for a, b in itertools.pairwise(cycle)]
-    return "\n    ".join(steps)
+    return "\n       ".join(steps)
 
 
 def test_no_import_cycles_under_src() -> None:
     graph = import_graph()
-    cycles = find_cycles(graph)
-    report = "\n".join(f"cycle:\n    {_describe(graph, cycle)}" for cycle in cycles)
-    assert not cycles, f"{len(cycles)} import cycle(s) under src/:\n{report}"
+    report = "\n".join(
+        f"modules importing each other: {', '.join(component)}\n"
+        f"  e.g. {_describe(graph, _one_cycle(graph, set(component)))}"
+        for component in tangles(graph)
+    )
+    assert not report, f"import cycle(s) under src/:\n{report}"
 
 
 def test_the_walker_sees_function_level_and_relative_imports() -> None:

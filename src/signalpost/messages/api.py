@@ -318,7 +318,7 @@ async def send_whatsapp(
     request: Request,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    """`whatsapp_message` is checked per its type, with a pointer to the bad field (whatsapp/)."""
+    """`whatsapp_message` is checked per its type, with a pointer to the bad field."""
 
     async def produce(uow: UnitOfWork) -> dict[str, Any]:
         row = await whatsapp.send(ctx, uow, org, body)

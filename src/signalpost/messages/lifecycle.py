@@ -24,19 +24,12 @@ from signalpost.webhooks import service as webhooks
 
 Message = Mapping[Any, Any]  # a `messages` row (dict or RowMapping)
 
-
 # Messages to submit to the carrier: `{"message_ids": [...]}` (once `{"message_id": ...}`).
 SEND_JOB = "message.send"
-
-
 SEND_ATTEMPTS = 10
-
-
 # Delivery receipts to apply later: `{"receipts": [{"message_id", "status", "error_code"}, …]}`,
 # the receipts of one send batch due at the same time in one job.
 RECEIPT_JOB = "message.receipt"
-
-
 FINAL_STATUSES = frozenset(
     {
         "delivered",

@@ -22,7 +22,7 @@ from signalpost.numbers.schemas import (
     NumberOrderCreate,
     NumberOrderUpdate,
 )
-from signalpost.numbers.service import _not_e164, _unavailable, require_profile_of
+from signalpost.numbers.service import not_e164, require_profile_of, unavailable
 
 
 def _order_type(info: phone.NumberInfo, mobile: bool) -> str:
@@ -65,7 +65,7 @@ async def create_order(
         await repo.insert_numbers(uow, rows)
     except IntegrityError:
         # Another order took one of these numbers between the check and the insert.
-        raise _unavailable(
+        raise unavailable(
             "/phone_numbers", "One of the numbers was ordered by someone else just now."
         ) from None
     await repo.insert_order(
@@ -96,7 +96,7 @@ def _parse_order_numbers(
         pointer = f"/phone_numbers/{i}/phone_number"
         info = phone.parse(item.phone_number)
         if info is None:
-            raise _not_e164(pointer, item.phone_number)
+            raise not_e164(pointer, item.phone_number)
         if info.e164 in seen:
             raise invalid(
                 pointer,
@@ -124,7 +124,7 @@ async def _check_available(
                 if owner["organization_id"] == organization_id
                 else "is not available: another organization on this server owns it"
             )
-            raise _unavailable(pointer, f"{info.e164} {where}.")
+            raise unavailable(pointer, f"{info.e164} {where}.")
 
 
 def _number_row(

@@ -42,13 +42,13 @@ BULK_UPDATE_JOB = "numbers.bulk_update"
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 
 
-def _unavailable(pointer: str, detail: str) -> ApiError:
+def unavailable(pointer: str, detail: str) -> ApiError:
     return ApiError(
         422, "10012", "Phone number not available", detail, pointer=pointer, should_retry=False
     )
 
 
-def _not_e164(pointer: str, value: str) -> ApiError:
+def not_e164(pointer: str, value: str) -> ApiError:
     return invalid(
         pointer,
         f"'{value}' is not a valid phone number in +E.164 format (e.g. +13125550100).",
@@ -324,7 +324,7 @@ async def create_alphanumeric_sender_id(
     fallback = body.us_long_code_fallback or None
     if fallback is not None:
         if phone.parse(fallback) is None:
-            raise _not_e164("/us_long_code_fallback", fallback)
+            raise not_e164("/us_long_code_fallback", fallback)
         if await find_owned_number(uow, organization_id, fallback) is None:
             raise invalid(
                 "/us_long_code_fallback",

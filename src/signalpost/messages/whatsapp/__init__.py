@@ -1,7 +1,7 @@
 """WhatsApp messages: `POST /v2/messages/whatsapp` (contract §5.11) and its content (§6).
 
 Validation. `whatsapp_message` is checked in two steps, both answering 422 with a JSON pointer to
-the offending field (`/whatsapp_message/image/link`): the pydantic models below check shapes,
+the offending field (`/whatsapp_message/image/link`): the pydantic models (`models`) check shapes,
 enums and lengths (FastAPI maps their errors, code 10015, missing fields 10004); `check_message`
 checks what depends on `type`: the object named by `type` must be present and no other content
 object may be (`type` may be left out when exactly one content object is given), and each kind
@@ -40,4 +40,8 @@ Inbound. A simulated handset's WhatsApp message (`POST /simulator/inbound` with 
 `whatsapp_message` of the same shape) arrives as `message.received` with `type` WHATSAPP, `to` the
 receiving number as one string, and `body` = `{id, foreign_id, from, timestamp, type, <content>}`
 as Telnyx forwards it (text as `{"body": ...}`, location coordinates as numbers).
+
+Modules: `models` (request models), `validation` (`parse_message`, `check_message`), `wire` (the
+stored, response and forwarded bodies), `send` (accepting a message; `channel`), `read` (simulated
+read receipts and their job), `inbound` (a simulated handset's WhatsApp message).
 """
