@@ -5,6 +5,10 @@ import to dodge a cycle is still a cycle) or under ``if TYPE_CHECKING:``. Nodes 
 package's ``__init__`` is the package's own node, reached only when something imports the package
 itself or a name defined in it (``from signalpost.carriers import get_carrier``); importing a
 submodule does not count as importing its parent package's ``__init__``.
+
+Two modules load feature modules by name (`importlib`), which no import statement shows: the app
+loads each feature's `api` and `jobs` (`signalpost.app.FEATURES`), the command line each feature's
+`cli` (`signalpost.cli.FEATURE_COMMANDS`). Those loads count as imports too.
 """
 
 from __future__ import annotations
@@ -59,8 +63,32 @@ def _imported(module: str, path: Path, known: set[str]) -> Iterator[tuple[str, i
                 yield (submodule if submodule in known else target), node.lineno
 
 
+def _named_tuple(path: Path, name: str) -> tuple[str, ...]:
+    """The strings of a module-level tuple `name = ("a", "b", ...)` in the file."""
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if (
+            isinstance(node, ast.Assign)
+            and [t.id for t in node.targets if isinstance(t, ast.Name)] == [name]
+            and isinstance(node.value, ast.Tuple)
+        ):
+            return tuple(str(ast.literal_eval(e)) for e in node.value.elts)
+    raise AssertionError(f"{path} has no tuple {name}")
+
+
+def _loaded_by_name(modules: dict[str, Path]) -> dict[str, list[str]]:
+    """The feature modules `app` and `cli` load with importlib (module docstring)."""
+    app, cli = f"{ROOT_PACKAGE}.app", f"{ROOT_PACKAGE}.cli"
+    features = _named_tuple(modules[app], "FEATURES")
+    commands = _named_tuple(modules[cli], "FEATURE_COMMANDS")
+    return {
+        app: [f"{ROOT_PACKAGE}.{f}.{role}" for f in features for role in ("api", "jobs")],
+        cli: [f"{ROOT_PACKAGE}.{f}.cli" for f in commands],
+    }
+
+
 def import_graph() -> dict[str, dict[str, int]]:
-    """module -> {imported module -> line of the first import}, for our own modules only."""
+    """module -> {imported module -> line of the first import}, for our own modules only
+    (line 0: loaded by name)."""
     modules = _modules()
     known = set(modules)
     graph: dict[str, dict[str, int]] = {}
@@ -70,6 +98,10 @@ def import_graph() -> dict[str, dict[str, int]]:
             if target != module:
                 edges.setdefault(target, line)
         graph[module] = edges
+    for module, targets in _loaded_by_name(modules).items():
+        for target in targets:
+            if target in known:
+                graph[module].setdefault(target, 0)
     return graph
 
 
@@ -152,6 +184,9 @@ def test_the_walker_sees_function_level_and_relative_imports() -> None:
     assert len(graph) > 50
     # A known import of each kind, so the walker cannot silently see nothing.
     assert "signalpost.kit.errors" in graph["signalpost.app"]
+    assert "signalpost.messages.api" in graph["signalpost.app"]  # loaded by name
+    assert "signalpost.numbers.cli" in graph["signalpost.cli"]  # loaded by name
+    assert "signalpost.app" in graph["signalpost.runner"]  # inside a function
     assert find_cycles({"a": {"b": 1}, "b": {"c": 2}, "c": {"a": 3}}) == [["a", "b", "c", "a"]]
     assert find_cycles({"a": {"b": 1}, "b": {}}) == []
 

@@ -15,6 +15,7 @@ from signalpost.kit.db import UnitOfWork
 from signalpost.kit.errors import ApiError
 from signalpost.numbers import orders, service
 from signalpost.numbers.schemas import NumberOrderCreate
+from signalpost.runner import run_with_context, settings_from
 
 T = TypeVar("T")
 
@@ -36,7 +37,6 @@ def _run(
 ) -> T:
     """Run `fn(uow, organization_id)` in one unit of work; errors are printed, exit code 1 or 2."""
     from signalpost.accounts import service as accounts
-    from signalpost.cli import run_with_context, settings_from
 
     settings = settings_from(config, database_url=database_url)
 
