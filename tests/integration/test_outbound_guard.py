@@ -9,6 +9,9 @@ network: a listener there must never be reached.
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -349,3 +352,56 @@ def test_without_lookups_a_literal_blocked_link_is_left_as_it_is(
     out = server.run(go)
     assert "http://169.254.169.254/x" in out
     assert f"http://{EXEMPT}:1/y" not in out and f"{server.base_url}/l/" in out
+
+
+@pytest.fixture(scope="module")
+def dripping() -> Iterator[str]:
+    """A receiver (on an allowed address) that answers 200 and then drips its body a byte every
+    50 ms, for a minute: each read is quick, the answer never complete."""
+    listener = socket.create_server((EXEMPT, 0))
+    stop = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1200\r\n\r\n")
+                for _ in range(1200):
+                    if stop.is_set():
+                        return
+                    conn.sendall(b"x")
+                    time.sleep(0.05)
+            except OSError:
+                return
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"http://{EXEMPT}:{listener.getsockname()[1]}/drip"
+    stop.set()
+    listener.close()
+
+
+def test_a_slow_drip_receiver_is_cut_at_the_webhook_timeout(
+    client: Telnyx, server: RunningServer, receiver: WebhookReceiver, dripping: str
+) -> None:
+    sender = make_sender(client, receiver, unique_number())
+    sent = client.messages.send(
+        from_=sender.number,
+        to="+13125550101",
+        text="hi",
+        webhook_url=dripping,
+        use_profile_webhooks=False,
+    ).data
+    assert sent is not None and sent.id
+    timeout = server.settings.webhook_timeout
+    for d in _failed_deliveries(client, sent.id):
+        assert _errors(d) == [f"timeout: no response within {timeout:g} s"] * 2
+        for attempt in d.attempts or []:
+            assert timeout * 1000 * 0.9 <= attempt.to_dict()["latency_ms"] < timeout * 1000 + 1500
