@@ -40,7 +40,7 @@ FEATURES = (
     "optouts",
     "webhooks",
     "links",
-    "carriers",
+    "simulator",
     "inbox",
     "metrics",
 )

@@ -9,6 +9,7 @@ import typer
 
 from signalpost.context import AppContext
 from signalpost.kit.terminal import print_table
+from signalpost.runner import run_with_context, settings_from
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file.")]
 DatabaseOpt = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL.")]
@@ -39,7 +40,6 @@ def register(app: typer.Typer) -> None:
         database_url: DatabaseOpt = None,
     ) -> None:
         """Make a domain (pointed at this server) usable for short links."""
-        from signalpost.cli import run_with_context, settings_from
         from signalpost.links import service
 
         settings = settings_from(config, database_url=database_url)
@@ -64,7 +64,6 @@ def register(app: typer.Typer) -> None:
         org: OrgOpt = None, config: ConfigOpt = None, database_url: DatabaseOpt = None
     ) -> None:
         """List link domains (those one organization may use, with --org)."""
-        from signalpost.cli import run_with_context, settings_from
         from signalpost.links import service
 
         settings = settings_from(config, database_url=database_url)
@@ -97,7 +96,6 @@ def register(app: typer.Typer) -> None:
         database_url: DatabaseOpt = None,
     ) -> None:
         """Remove a link domain. Short links already sent on it keep resolving by their code."""
-        from signalpost.cli import run_with_context, settings_from
         from signalpost.links import service
 
         settings = settings_from(config, database_url=database_url)

@@ -17,7 +17,8 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from signalpost.messages.service import FINAL_STATUSES
+from signalpost.messages.lifecycle import FINAL_STATUSES
+from signalpost.runner import settings_from
 
 FAILED_STATUSES = frozenset({"sending_failed", "delivery_failed", "expired"})
 
@@ -44,8 +45,6 @@ def api_base(base_url: str | None, config: Path | None) -> str:
     """The API base URL (ending in /v2) the command talks to."""
     if base_url:
         return base_url.rstrip("/")
-    from signalpost.cli import settings_from
-
     return settings_from(config).base_url + "/v2"
 
 

@@ -17,6 +17,7 @@ from signalpost.kit.errors import ApiError
 from signalpost.kit.terminal import print_table
 from signalpost.optouts import service
 from signalpost.optouts.repository import OptoutQuery
+from signalpost.runner import run_with_context, settings_from
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", envvar="SIGNALPOST_CONFIG")]
 DatabaseOpt = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL.")]
@@ -40,7 +41,6 @@ def register(app: typer.Typer) -> None:
         database_url: DatabaseOpt = None,
     ) -> None:
         """List opt-outs: created, profile, handset, number written to, keyword."""
-        from signalpost.cli import run_with_context, settings_from
 
         settings = settings_from(config, database_url=database_url)
         query = OptoutQuery(messaging_profile_id=profile, handset=handset, number=number)
@@ -76,7 +76,6 @@ def register(app: typer.Typer) -> None:
         database_url: DatabaseOpt = None,
     ) -> None:
         """Block a handset for a messaging profile (as if it had written the keyword)."""
-        from signalpost.cli import run_with_context, settings_from
 
         settings = settings_from(config, database_url=database_url)
 
@@ -105,7 +104,6 @@ def register(app: typer.Typer) -> None:
         database_url: DatabaseOpt = None,
     ) -> None:
         """Remove the block of a handset for a messaging profile (as if it had written START)."""
-        from signalpost.cli import run_with_context, settings_from
 
         settings = settings_from(config, database_url=database_url)
 
