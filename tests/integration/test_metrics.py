@@ -22,7 +22,7 @@ from tests.support.wait import wait_until
 @pytest.fixture(scope="module")
 def settings_overrides() -> dict[str, Any]:
     # Throughput limits on (fast enough not to slow the tests) so that bursts wait.
-    return {"rate_limits": {"enabled": True, "long_code": 20.0}}
+    return {"rate_limits": {"enabled": True, "long_code": 2.0}}
 
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
