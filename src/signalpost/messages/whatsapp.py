@@ -85,7 +85,7 @@ CONTENT_TYPES = (
     "text",
 )
 MEDIA_TYPES = ("audio", "document", "image", "sticker", "video")
-BSUID = re.compile(r"^[A-Z]{2}\.\d{5,40}$")
+BSUID = re.compile(r"^[A-Z]{2}\.[0-9]{5,40}\Z")
 ENCODING = "utf-8"
 READ_JOB = "message.read"
 READ_DELAY = 0.05  # seconds between the delivery receipt and the read receipt (simulated)
@@ -819,7 +819,7 @@ async def send(
     from signalpost.messages.service import price_table
 
     kind = check_message(req.whatsapp_message)
-    src, to = req.from_.strip(), req.to.strip()
+    src, to = req.from_.strip(" "), req.to.strip(" ")
     if not phone.is_e164(src):
         raise invalid_from(f"'{src}' is not a +E.164 phone number.")
     number = await repo.owned_phone_number(uow, org.id, src)

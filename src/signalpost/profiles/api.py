@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from signalpost.accounts.deps import Ctx, CurrentOrg
 from signalpost.kit.clock import parse_datetime
 from signalpost.kit.errors import bad_parameter
-from signalpost.kit.pagination import Page, page_params, parse_page
+from signalpost.kit.pagination import Page, PageNumber, PageSize, page_params
 from signalpost.numbers import service as numbers_service
 from signalpost.numbers.schemas import (
     alphanumeric_sender_id_out,
@@ -79,12 +79,9 @@ async def autoresp_filter(
     )
 
 
-async def autoresp_page(
-    number: Annotated[str | None, Query(alias="page[number]")] = None,
-    size: Annotated[str | None, Query(alias="page[size]")] = None,
-) -> Page:
+async def autoresp_page(number: PageNumber = None, size: PageSize = None) -> Page:
     # The SDKs do not page through this list, so by default it is one page of up to 250.
-    return parse_page(number, size or "250")
+    return Page(number=number or 1, size=size or 250)
 
 
 # --- profiles ---------------------------------------------------------------------------------
