@@ -11,6 +11,7 @@ framework's routes. The module's server has a body limit of 64 KiB (`max_body_by
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ import telnyx
 from telnyx import Telnyx
 
 from tests.conftest import Account
+from tests.conftest import test_settings as settings_for
 from tests.support.messaging import Sender
 from tests.support.rawhttp import RawConnection, request
 from tests.support.server import RunningServer
@@ -266,3 +268,35 @@ def test_the_connection_stays_usable_after_a_400(server: RunningServer, account:
         assert conn.response().status == 400
         conn.send(request("GET", "/v2/messaging_profiles", headers=headers))
         assert conn.response().status == 200
+
+
+@pytest.fixture(scope="module")
+def failing_server(database_url: str, server: RunningServer) -> Iterator[RunningServer]:
+    """A second server on the module's database with one route that fails as a bug would."""
+    running = RunningServer(settings_for(database_url, workers=0))
+
+    @running.app.get("/test/fail")
+    async def fail() -> None:
+        raise RuntimeError("a bug in a route")
+
+    running.start()
+    yield running
+    running.stop()
+
+
+def test_a_500_says_connection_close_and_the_server_closes_cleanly(
+    failing_server: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with RawConnection(failing_server.port) as conn:
+        conn.send(request("GET", "/test/fail"))
+        r = conn.response()
+        assert r.status == 500
+        assert r.json()["errors"][0]["code"] == "10007"
+        assert r.headers["connection"] == "close"
+        assert conn.closed_by_server()
+        assert not conn.reset
+    assert "a bug in a route" in caplog.text
+    # A client that keeps a pool (the SDK's httpx) goes on working on a new connection.
+    with httpx.Client(base_url=failing_server.base_url) as client:
+        assert client.get("/test/fail").status_code == 500
+        assert client.get("/healthz").status_code == 200
