@@ -1,6 +1,7 @@
 """Every list route of the application, found in its own OpenAPI document, answers a page number
 or size that is huge (past 64 bits), negative, zero or not a number with 400, code 10015 and
-`source.parameter` naming the parameter (issue 15: these were 500s on both databases)."""
+`source.parameter` naming the parameter (issue 15: these were 500s on both databases); so do the
+other numeric and date-time query parameters out of range."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from telnyx import Telnyx
 
 from signalpost.kit.pagination import MAX_PAGE_NUMBER, MAX_PAGE_SIZE
 from tests.conftest import Account
+from tests.support.messaging import Sender
 from tests.support.server import RunningServer
 
 BAD_VALUES = [
@@ -129,3 +131,33 @@ def test_a_bad_count_filter_is_400(server: RunningServer, account: Account, valu
     r = _get(server, account.api_key, "/v2/number_orders", {"filter[phone_numbers_count]": value})
     assert r.status_code == 400, r.text
     assert r.json()["errors"][0]["source"] == {"parameter": "filter[phone_numbers_count]"}
+
+
+DATE_FILTERS = [
+    ("/v2/messaging_optouts", "created_at[gte]"),
+    ("/v2/webhook_deliveries", "filter[started_at][gte]"),
+    ("/v2/number_orders", "filter[created_at][gt]"),
+    ("/v2/messaging_profiles/{profile_id}/autoresp_configs", "updated_at[lte]"),
+    ("/inbox/api/messages", "after"),
+]
+NO_UTC = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"]
+
+
+@pytest.mark.parametrize("value", NO_UTC)
+def test_date_times_with_no_utc_equivalent_are_400(
+    server: RunningServer, account: Account, profile_id: str, value: str
+) -> None:
+    for route, name in DATE_FILTERS:
+        r = _get(server, account.api_key, _fill(route, profile_id), {name: value})
+        assert r.status_code == 400, f"{route}: {r.text}"
+        assert r.json()["errors"][0]["source"] == {"parameter": name}
+
+
+@pytest.mark.parametrize("value", NO_UTC)
+def test_a_send_at_with_no_utc_equivalent_is_refused(
+    client: Telnyx, sender: Sender, value: str
+) -> None:
+    with pytest.raises(telnyx.APIStatusError) as exc:
+        client.messages.schedule(from_=sender.number, to="+14155550100", text="x", send_at=value)  # type: ignore[arg-type]
+    assert exc.value.status_code in (400, 422)
+    assert exc.value.body["errors"][0]["source"] == {"pointer": "/send_at"}  # type: ignore[index]
