@@ -10,6 +10,7 @@ framework's routes. The module's server has a body limit of 64 KiB (`max_body_by
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -184,6 +185,8 @@ def test_two_hundred_headers_are_431(server: RunningServer, account: Account) ->
     headers = {f"X-H{i}": "a" for i in range(200)}
     r = httpx.get(f"{server.base_url}/v2/messaging_profiles", headers=headers)
     assert _error(r, 431)["code"] == "10015"
+    r = httpx.get(f"{server.base_url}/v2/messaging_profiles", headers={"X-Big": "a" * 40_000})
+    assert _error(r, 431)["code"] == "10015"
     # Fewer, ordinary headers are fine.
     headers = {"Authorization": f"Bearer {account.api_key}"} | {f"X-H{i}": "a" for i in range(40)}
     assert httpx.get(f"{server.base_url}/v2/messaging_profiles", headers=headers).is_success
@@ -300,3 +303,22 @@ def test_a_500_says_connection_close_and_the_server_closes_cleanly(
     with httpx.Client(base_url=failing_server.base_url) as client:
         assert client.get("/test/fail").status_code == 500
         assert client.get("/healthz").status_code == 200
+
+
+def test_a_head_past_the_hard_bound_is_cut_off_while_it_arrives(server: RunningServer) -> None:
+    """The server stops parsing a head four times the header limit long (kit.httpserver), without
+    keeping it: a client sending a 10 MB header gets that 431 (not the application's, which
+    would come once the whole head is in memory) and the end of the stream."""
+    bound = 4 * server.settings.max_header_bytes
+    with RawConnection(server.port) as conn:
+        conn.send(b"GET /v2/messaging_profiles HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ")
+        sent = 0
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            while sent < 10_000_000:
+                conn.send(b"a" * 65536)
+                sent += 65536
+        r = conn.response()
+        assert r.status == 431
+        assert r.json()["errors"][0]["code"] == "10015"
+        assert str(bound) in r.json()["errors"][0]["detail"]
+        assert conn.closed_by_server()
