@@ -211,6 +211,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAP
         max_body_bytes=settings.max_body_bytes,
         max_header_bytes=settings.max_header_bytes,
         max_headers=settings.max_headers,
+        body_timeout=settings.request_body_timeout,
     )
     app.outer.append(lambda inner: RequestGuard(inner, limits))
 

@@ -5,13 +5,14 @@ string, a NUL in the path or a query value, a 10,000-character Idempotency-Key, 
 webhook URLs the profile would refuse, `to` with a trailing newline, huge or too many headers,
 bodies over the limit (declared or chunked), deep nesting, invalid UTF-8, integers past 64 bits.
 The send endpoints are served by the fast lane (kit.fastlane), so they are probed as well as the
-framework's routes. The module's server has a body limit of 64 KiB (`max_body_bytes`).
+framework's routes. The module's server has a body limit of 64 KiB (`max_body_bytes`) and gives a body 1 s to arrive.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,12 +28,13 @@ from tests.support.rawhttp import RawConnection, request
 from tests.support.server import RunningServer
 
 LIMIT = 64 * 1024
+BODY_TIMEOUT = 1.0
 HANDSET = "+14155550100"
 
 
 @pytest.fixture(scope="module")
 def settings_overrides() -> dict[str, Any]:
-    return {"max_body_bytes": LIMIT}
+    return {"max_body_bytes": LIMIT, "request_body_timeout": BODY_TIMEOUT}
 
 
 def _post_raw(server: RunningServer, key: str, path: str, body: bytes) -> httpx.Response:
@@ -322,3 +324,22 @@ def test_a_head_past_the_hard_bound_is_cut_off_while_it_arrives(server: RunningS
         assert r.json()["errors"][0]["code"] == "10015"
         assert str(bound) in r.json()["errors"][0]["detail"]
         assert conn.closed_by_server()
+
+
+@pytest.mark.parametrize("path", ["/v2/messages", "/v2/messaging_profiles"])
+def test_a_body_that_stops_arriving_is_408_not_a_hang(
+    server: RunningServer, account: Account, path: str
+) -> None:
+    headers = {
+        "Authorization": f"Bearer {account.api_key}",
+        "Content-Type": "application/json",
+        "Content-Length": "100",
+    }
+    with RawConnection(server.port, timeout=BODY_TIMEOUT + 10) as conn:
+        started = time.monotonic()
+        conn.send(request("POST", path, headers=headers, body=b'{"to":'))
+        r = conn.response()
+        assert r.status == 408
+        assert r.json()["errors"][0]["code"] == "10008"
+        assert r.headers["connection"] == "close"
+        assert time.monotonic() - started < BODY_TIMEOUT + 5

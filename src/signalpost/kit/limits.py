@@ -6,8 +6,8 @@
   than `max_header_bytes` (414);
 - a NUL character in the path or a query value (400: PostgreSQL cannot store or compare it);
 - bodies: at most `max_body_bytes` (413), refused from `Content-Length` before a byte is read, and
-  for chunked bodies as soon as the bytes read pass the limit; a refused body is not read on, so
-  the answer closes the connection;
+  for chunked bodies as soon as the bytes read pass the limit; all of it within `body_timeout`
+  seconds (408); a refused body is not read on, so the answer closes the connection;
 - JSON bodies: valid UTF-8, no NUL character and no lone UTF-16 surrogate in any string or key,
   nesting at most `MAX_JSON_DEPTH` deep, integers within 64 bits (400, with a pointer);
 - an error that escapes the application after its answer has gone out (the framework's last
@@ -21,6 +21,7 @@ finds a `\\u0000` or surrogate escape, a long run of digits, or more brackets th
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -47,6 +48,7 @@ class RequestLimits:
     max_body_bytes: int = 1 << 20
     max_header_bytes: int = 32 * 1024
     max_headers: int = 100
+    body_timeout: float = 30.0
 
 
 def _bad(
@@ -133,7 +135,7 @@ def _walk(value: Any) -> Iterator[tuple[tuple[str | int, ...], Any, int]]:
 
 def _value_problem(path: tuple[str | int, ...], value: Any, depth: int) -> ApiError | None:
     where = _pointer(path)
-    if depth > MAX_JSON_DEPTH:
+    if isinstance(value, dict | list) and depth >= MAX_JSON_DEPTH:  # the root is level 1
         return _bad(
             "10015",
             "Bad request",
@@ -292,9 +294,18 @@ class RequestGuard:
         if declared is not None and declared > limit:
             return too_large, receive, False
         try:
-            body = await _read_body(receive, limit)
+            async with asyncio.timeout(self.limits.body_timeout):
+                body = await _read_body(receive, limit)
         except _TooLarge:
             return too_large, receive, False
+        except TimeoutError:
+            too_slow = ApiError(
+                408,
+                "10008",
+                "Request timeout",
+                f"The request body did not arrive within {self.limits.body_timeout:g} seconds.",
+            )
+            return _closing(too_slow), receive, False
         if body is None:
             return None, receive, True
         problem = json_problem(body) if body and _is_json(scope) else None
