@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from signalpost.kit.limits import MAX_JSON_DEPTH, RequestLimits, head_problem, json_problem
+from signalpost.kit.limits import MAX_JSON_DEPTH, RequestLimits, json_problem, read_head
 
 
 @pytest.mark.parametrize(
@@ -50,6 +50,10 @@ def test_refused_bodies(body: bytes, code: str, pointer: str | None) -> None:
         assert problem.pointer == pointer
 
 
+def head_problem(scope: Any, limits: RequestLimits) -> Any:
+    return read_head(scope, limits).problem
+
+
 def _scope(headers: list[tuple[bytes, bytes]], path: str = "/v2/x", query: bytes = b"") -> Any:
     return {"headers": headers, "path": path, "raw_path": path.encode(), "query_string": query}
 
@@ -73,3 +77,14 @@ def test_nul_in_the_path_or_a_query_value() -> None:
     problem = head_problem(_scope([], query=b"filter%5Bname%5D=a%00&x=1"), LIMITS)
     assert problem is not None and problem.parameter == "filter[name]"
     assert head_problem(_scope([], query=b"filter%5Bname%5D=a%2500"), LIMITS) is None
+
+
+def test_the_body_framing_is_read_in_the_same_pass() -> None:
+    head = read_head(
+        _scope([(b"content-type", b"application/json; charset=utf-8"), (b"content-length", b"12")]),
+        LIMITS,
+    )
+    assert (head.problem, head.has_body, head.length, head.is_json) == (None, True, 12, True)
+    head = read_head(_scope([(b"transfer-encoding", b"chunked")]), LIMITS)
+    assert (head.has_body, head.length, head.is_json) == (True, None, False)
+    assert not read_head(_scope([(b"content-length", b"0")]), LIMITS).has_body

@@ -22,6 +22,7 @@ finds a `\\u0000` or surrogate escape, a long run of digits, or more brackets th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -38,9 +39,12 @@ log = logging.getLogger("signalpost.limits")
 
 MAX_JSON_DEPTH = 64
 _INT64 = (-(1 << 63), (1 << 63) - 1)
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+# What makes a body worth parsing here: a `\u0000` or surrogate escape, a run of 19 digits (found
+# as nines after every digit is mapped to one: cheaper than a regular expression), brackets.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_DIGITS_AS_NINES = bytes(57 if 48 <= b <= 57 else 32 for b in range(256))
+_NINETEEN_NINES = b"9" * 19
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_LONG_DIGITS = re.compile(r"[0-9]{19}")
 
 
 @dataclass(frozen=True)
@@ -65,30 +69,54 @@ def _closing(error: ApiError) -> ApiError:
     return error
 
 
-def head_problem(scope: Scope, limits: RequestLimits) -> ApiError | None:
-    """What is wrong with the request line and headers, if anything."""
+@dataclass(frozen=True)
+class Head:
+    """What the guard needs from a request's head, gathered in one pass over its headers."""
+
+    problem: ApiError | None
+    has_body: bool = False
+    length: int | None = None  # Content-Length, when it is a number
+    is_json: bool = False
+
+
+def _too_many_headers(limits: RequestLimits) -> ApiError:
+    detail = f"At most {limits.max_headers} request headers are accepted."
+    return _closing(ApiError(431, "10015", "Request header fields too large", detail))
+
+
+def read_head(scope: Scope, limits: RequestLimits) -> Head:
+    """The request line and headers checked (431, 414, 400), and the body's framing."""
     headers: list[tuple[bytes, bytes]] = scope["headers"]
     if len(headers) > limits.max_headers:
-        return _closing(
-            ApiError(
-                431,
-                "10015",
-                "Request header fields too large",
-                f"At most {limits.max_headers} request headers are accepted.",
-            )
-        )
+        return Head(_too_many_headers(limits))
     size = 0
+    has_body = is_json = False
+    length: int | None = None
     for name, value in headers:
         size += len(name) + len(value) + 4
+        if name == b"content-length":
+            length = int(value) if value.isdigit() else None
+            has_body = has_body or value != b"0"
+        elif name == b"transfer-encoding":
+            has_body = True
+        elif name == b"content-type":
+            ctype: bytes = value.split(b";", 1)[0].strip().lower()
+            is_json = ctype == b"application/json" or ctype.endswith(b"+json")
     if size > limits.max_header_bytes:
-        return _closing(
-            ApiError(
-                431,
-                "10015",
-                "Request header fields too large",
-                f"The request headers may hold at most {limits.max_header_bytes} bytes.",
+        return Head(
+            _closing(
+                ApiError(
+                    431,
+                    "10015",
+                    "Request header fields too large",
+                    f"The request headers may hold at most {limits.max_header_bytes} bytes.",
+                )
             )
         )
+    return Head(_line_problem(scope, limits), has_body, length, is_json)
+
+
+def _line_problem(scope: Scope, limits: RequestLimits) -> ApiError | None:
     raw_path: bytes = scope.get("raw_path") or b""
     query: bytes = scope.get("query_string", b"")
     if len(raw_path) + len(query) > limits.max_header_bytes:
@@ -167,23 +195,26 @@ def _value_problem(path: tuple[str | int, ...], value: Any, depth: int) -> ApiEr
 
 def json_problem(body: bytes) -> ApiError | None:
     """What is wrong with a JSON request body beyond its syntax (which the route checks)."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return _bad(
-            "10023", "Invalid JSON", f"The request body is not valid UTF-8 (at byte {exc.start})."
-        )
-    if "\x00" in text:
+    if not body.isascii():
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return _bad(
+                "10023",
+                "Invalid JSON",
+                f"The request body is not valid UTF-8 (at byte {exc.start}).",
+            )
+    if b"\x00" in body:
         return _bad("10023", "Invalid JSON", "The request body contains a NUL byte.")
+    escapes = b"\\u" in body and (b"\\u0000" in body or _SURROGATE_ESCAPE.search(body))
     if not (
-        "\\u0000" in text
-        or _SURROGATE_ESCAPE.search(text)
-        or _LONG_DIGITS.search(text)
-        or text.count("[") + text.count("{") > MAX_JSON_DEPTH
+        escapes
+        or _NINETEEN_NINES in body.translate(_DIGITS_AS_NINES)
+        or body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH
     ):
         return None
     try:
-        document = json.loads(text)
+        document = json.loads(body)
     except RecursionError:
         return _bad(
             "10015",
@@ -197,14 +228,6 @@ def json_problem(body: bytes) -> ApiError | None:
         if problem is not None:
             return problem
     return None
-
-
-def _is_json(scope: Scope) -> bool:
-    for name, value in scope["headers"]:
-        if name == b"content-type":
-            ctype: bytes = value.split(b";", 1)[0].strip().lower()
-            return ctype == b"application/json" or ctype.endswith(b"+json")
-    return False
 
 
 class _TooLarge(Exception):
@@ -228,6 +251,47 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
             return b"".join(chunks)
 
 
+class _Deadlines:
+    """Body reads that must end by a deadline. One timer sweeps them all about once a second (a
+    timer per request would cost more than the rest of the guard does), cancelling those past
+    their deadline; the reader turns that cancellation into TimeoutError."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.waiting: dict[asyncio.Task[Any], float] = {}
+        self.expired: set[asyncio.Task[Any]] = set()
+        self.sweeping = False
+
+    async def read(self, receive: Receive, limit: int) -> bytes | None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        self.waiting[task] = loop.time() + self.timeout
+        if not self.sweeping:
+            self.sweeping = True
+            loop.call_later(min(1.0, self.timeout), self._sweep, loop)
+        try:
+            return await _read_body(receive, limit)
+        except asyncio.CancelledError:
+            if task not in self.expired or task.uncancel():
+                raise  # cancelled from outside as well
+            raise TimeoutError from None
+        finally:
+            self.waiting.pop(task, None)
+            self.expired.discard(task)
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        for task, deadline in list(self.waiting.items()):
+            if deadline <= now:
+                del self.waiting[task]
+                self.expired.add(task)
+                task.cancel()
+        self.sweeping = bool(self.waiting)
+        if self.sweeping:
+            loop.call_later(min(1.0, self.timeout), self._sweep, loop)
+
+
 def _replay(body: bytes, receive: Receive) -> Receive:
     sent = False
 
@@ -241,63 +305,45 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
-def _declared_length(scope: Scope) -> int | None:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
-
-
-def _has_body(scope: Scope) -> bool:
-    for name, value in scope["headers"]:
-        if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
-            return True
-    return False
-
-
 class RequestGuard:
     """ASGI middleware enforcing `RequestLimits` and the JSON body checks (module docstring)."""
 
     def __init__(self, app: ASGIApp, limits: RequestLimits) -> None:
         self.app = app
         self.limits = limits
+        self.deadlines = _Deadlines(limits.body_timeout)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        problem = head_problem(scope, self.limits)
-        if problem is None and _has_body(scope):
-            problem, receive, gone = await self._body(scope, receive)
+        head = read_head(scope, self.limits)
+        problem = head.problem
+        if problem is None and head.has_body:
+            problem, receive, gone = await self._body(head, receive)
             if gone:
                 return
         if problem is not None:
             await render([problem])(scope, receive, send)
             return
-        await self._run(scope, receive, send)
+        try:
+            await self.app(scope, receive, send)
+        except Exception:
+            # The framework's last handler answered 500 (with Connection: close) and re-raised:
+            # logged here, so the server ends the exchange as the answer says.
+            log.exception("%s %s failed", scope["method"], scope["path"])
+            with contextlib.suppress(RuntimeError):  # an answer had begun: nothing to add
+                await unexpected_error()(scope, receive, send)
 
-    async def _body(self, scope: Scope, receive: Receive) -> tuple[ApiError | None, Receive, bool]:
+    async def _body(self, head: Head, receive: Receive) -> tuple[ApiError | None, Receive, bool]:
         """(a problem with the body, the `receive` that replays it, whether the client left)."""
         limit = self.limits.max_body_bytes
-        too_large = _closing(
-            ApiError(
-                413,
-                "10015",
-                "Request entity too large",
-                f"The request body may hold at most {limit} bytes.",
-            )
-        )
-        declared = _declared_length(scope)
-        if declared is not None and declared > limit:
-            return too_large, receive, False
+        if head.length is not None and head.length > limit:
+            return self._too_large(), receive, False
         try:
-            async with asyncio.timeout(self.limits.body_timeout):
-                body = await _read_body(receive, limit)
+            body = await self.deadlines.read(receive, limit)
         except _TooLarge:
-            return too_large, receive, False
+            return self._too_large(), receive, False
         except TimeoutError:
             too_slow = ApiError(
                 408,
@@ -308,22 +354,10 @@ class RequestGuard:
             return _closing(too_slow), receive, False
         if body is None:
             return None, receive, True
-        problem = json_problem(body) if body and _is_json(scope) else None
+        problem = json_problem(body) if body and head.is_json else None
         return problem, _replay(body, receive), False
 
-    async def _run(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
-
-        async def watched(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, watched)
-        except Exception:
-            # The framework's last handler answered 500 (with Connection: close) and re-raised.
-            log.exception("%s %s failed", scope["method"], scope["path"])
-            if not started:
-                await unexpected_error()(scope, receive, send)
+    def _too_large(self) -> ApiError:
+        limit = self.limits.max_body_bytes
+        detail = f"The request body may hold at most {limit} bytes."
+        return _closing(ApiError(413, "10015", "Request entity too large", detail))
