@@ -17,6 +17,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import response_schema_conformance
 from telnyx import Telnyx
@@ -82,7 +83,7 @@ def _fuzz(
                 base_url=server.base_url, headers=headers, checks=CHECKS
             )
             statuses.append(response.status_code)
-        except Exception as exc:
+        except (Exception, FailureGroup) as exc:  # a FailureGroup is a BaseExceptionGroup
             failures.append(f"{operation.label} [{mode}]: {exc}\n  {case.as_curl_command()}")
 
     with contextlib.suppress(Unsatisfiable):  # no example fits the schema: nothing to send
