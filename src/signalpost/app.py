@@ -208,15 +208,11 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAP
         if hasattr(module, "public_router"):
             app.include_router(module.public_router)
     app.include_router(v2)
-    # Around the framework's whole middleware stack: the requests counted, and the lane answering
-    # before any of the framework's layers run (kit.fastlane); outermost, the request limits.
+    # Around the framework's whole middleware stack: the lane answering before any of the
+    # framework's layers run (kit.fastlane), the requests in flight, the request limits, and
+    # outermost the metrics' request counter (so that refused requests are counted too).
     if lanes and settings.fast_lane:
         app.outer.append(lambda inner: FastLane(inner, routes=lanes))
-    process_metrics = ctx.extras["process_metrics"] = ProcessMetrics()
-    lane_paths = {path for _, path in lanes}
-    app.outer.append(
-        lambda inner: CountRequests(inner, process_metrics, lane_paths, lambda: app.routes)
-    )
     app.outer.append(lambda inner: TrackRequests(inner, foreground))
     limits = RequestLimits(
         max_body_bytes=settings.max_body_bytes,
@@ -225,6 +221,11 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAP
         body_timeout=settings.request_body_timeout,
     )
     app.outer.append(lambda inner: RequestGuard(inner, limits))
+    process_metrics = ctx.extras["process_metrics"] = ProcessMetrics()
+    lane_paths = {path for _, path in lanes}
+    app.outer.append(
+        lambda inner: CountRequests(inner, process_metrics, lane_paths, lambda: app.routes)
+    )
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

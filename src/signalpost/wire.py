@@ -128,7 +128,7 @@ class FeatureSet(TypedDict):
     international_outbound: bool
 
 
-class Health(TypedDict):
+class NumberHealth(TypedDict):
     inbound_outbound_ratio: float
     message_count: int
     spam_ratio: float
@@ -146,7 +146,7 @@ class PhoneNumberWithMessagingSettings(TypedDict):
     eligible_messaging_products: list[str]
     traffic_type: str
     features: dict[str, FeatureSet | None]
-    health: Health
+    health: NumberHealth
     tags: list[str]
     organization_id: str
     created_at: DateTime

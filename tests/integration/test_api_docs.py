@@ -104,6 +104,8 @@ def test_openapi_declares_bearer_auth_and_typed_responses(server: RunningServer)
     assert "daily_spend_limit" in profile["required"]
     message = doc["components"]["schemas"]["Message"]
     assert "sent_at" not in message["required"] and "text" in message["required"]
+    health = doc["paths"]["/healthz"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert health["schema"] == {"$ref": "#/components/schemas/ServiceStatus"}
     errors = doc["components"]["schemas"]["Errors"]
     assert errors["required"] == ["errors"]
     assert "HTTPValidationError" not in doc["components"]["schemas"]

@@ -58,7 +58,20 @@ def test_http_requests_are_counted_by_route_and_status_fast_lane_included(
     client.messages.retrieve(msg.id)
     httpx.get(f"{server.base_url}/v2/messages/{msg.id}")  # no key: 401
     httpx.get(f"{server.base_url}/v2/no/such/path")
+    # Refused by the request limits before the framework: counted as well.
+    too_big = httpx.post(
+        f"{server.base_url}/v2/messages",
+        content=b"{" + b" " * (server.settings.max_body_bytes + 1) + b"}",
+        headers={"content-type": "application/json", "Authorization": "Bearer x"},
+    )
+    assert too_big.status_code == 413
     after = scrape(server)
+    big = {"route": "/v2/messages", "method": "POST", "status": "413"}
+    assert (
+        value(after, "signalpost_http_requests_total", **big)
+        - value(before, "signalpost_http_requests_total", **big)
+        == 1
+    )
     name = "signalpost_http_requests_total"
     send = {"route": "/v2/messages", "method": "POST", "status": "200"}
     assert value(after, name, **send) - value(before, name, **send) == 1

@@ -60,7 +60,7 @@ _SCHEMAS: dict[str, Any] = {
             for name in ("page_number", "page_size", "total_pages", "total_results")
         },
     },
-    "Health": {
+    "ServiceStatus": {
         "type": "object",
         "required": ["status"],
         "properties": {"status": {"type": "string"}, "detail": {"type": "string"}},
@@ -73,7 +73,7 @@ _SCHEMAS: dict[str, Any] = {
     "DataEnvelope": {
         "type": "object",
         "required": ["data"],
-        "properties": {"data": {"$ref": "#/components/schemas/Resource"}},
+        "properties": {"data": {"description": "An object, or a list of them."}},
     },
     "ListEnvelope": {
         "type": "object",
@@ -192,6 +192,8 @@ class _Models:
 
     def _add(self, model: type[Any]) -> str:
         name = model.__name__
+        if name in _SCHEMAS:
+            raise ValueError(f"the model {name} would replace the document's own {name} schema")
         if name not in self.schemas:
             schema = TypeAdapter(model).json_schema(
                 ref_template="#/components/schemas/{model}", mode="serialization"
@@ -248,7 +250,7 @@ def _success(path: str, method: str, op: dict[str, Any], models: _Models) -> Non
     ):
         return
     if path in _HEALTH:
-        content["schema"] = {"$ref": "#/components/schemas/Health"}
+        content["schema"] = {"$ref": "#/components/schemas/ServiceStatus"}
         return
     described = models.response(method, path)
     if described is not None:
