@@ -141,6 +141,33 @@ class _Application(FastAPI):
         return app
 
 
+def _wrap_outer(
+    app: _Application,
+    ctx: AppContext,
+    lanes: dict[tuple[str, str], LaneHandler],
+    foreground: Foreground,
+) -> None:
+    """The layers around the framework's whole middleware stack, innermost first: the lane
+    answering before any of the framework's layers run (kit.fastlane), the requests in flight,
+    the request limits, and outermost the metrics' request counter (refused requests count too)."""
+    settings = ctx.settings
+    if lanes and settings.fast_lane:
+        app.outer.append(lambda inner: FastLane(inner, routes=lanes))
+    app.outer.append(lambda inner: TrackRequests(inner, foreground))
+    limits = RequestLimits(
+        max_body_bytes=settings.max_body_bytes,
+        max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers,
+        body_timeout=settings.request_body_timeout,
+    )
+    app.outer.append(lambda inner: RequestGuard(inner, limits))
+    process_metrics = ctx.extras["process_metrics"] = ProcessMetrics()
+    lane_paths = {path for _, path in lanes}
+    app.outer.append(
+        lambda inner: CountRequests(inner, process_metrics, lane_paths, lambda: app.routes)
+    )
+
+
 def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAPI:
     """The ASGI application. Workers run in-process unless `settings.workers` is 0."""
     ctx = build_context(settings)
@@ -208,24 +235,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAP
         if hasattr(module, "public_router"):
             app.include_router(module.public_router)
     app.include_router(v2)
-    # Around the framework's whole middleware stack: the lane answering before any of the
-    # framework's layers run (kit.fastlane), the requests in flight, the request limits, and
-    # outermost the metrics' request counter (so that refused requests are counted too).
-    if lanes and settings.fast_lane:
-        app.outer.append(lambda inner: FastLane(inner, routes=lanes))
-    app.outer.append(lambda inner: TrackRequests(inner, foreground))
-    limits = RequestLimits(
-        max_body_bytes=settings.max_body_bytes,
-        max_header_bytes=settings.max_header_bytes,
-        max_headers=settings.max_headers,
-        body_timeout=settings.request_body_timeout,
-    )
-    app.outer.append(lambda inner: RequestGuard(inner, limits))
-    process_metrics = ctx.extras["process_metrics"] = ProcessMetrics()
-    lane_paths = {path for _, path in lanes}
-    app.outer.append(
-        lambda inner: CountRequests(inner, process_metrics, lane_paths, lambda: app.routes)
-    )
+    _wrap_outer(app, ctx, lanes, foreground)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
