@@ -23,6 +23,7 @@ from signalpost.kit.fastlane import FastLane, LaneHandler
 from signalpost.kit.foreground import Foreground, TrackRequests
 from signalpost.kit.jsonio import JSONResponse
 from signalpost.kit.queue import JobKind, Worker
+from signalpost.retention import service as retention
 from signalpost.settings import Settings
 
 log = logging.getLogger("signalpost")
@@ -162,11 +163,15 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAP
             for _ in range(settings.workers if workers_enabled else 0)
         ]
         tasks = [asyncio.create_task(w.run()) for w in workers]
+        stop_sweep = asyncio.Event()
+        if workers:
+            tasks.append(asyncio.create_task(retention.sweep_forever(ctx.db, settings, stop_sweep)))
         try:
             yield
         finally:
             for w in workers:
                 w.stop()
+            stop_sweep.set()
             if tasks:
                 await asyncio.wait(tasks, timeout=10)
             await close_resources(ctx)

@@ -141,6 +141,7 @@ def worker(
 ) -> None:
     """Run job workers only (scale out: run several, on PostgreSQL). Stops cleanly on SIGTERM."""
     from signalpost.kit.queue import Worker
+    from signalpost.retention import service as retention
 
     settings = settings_from(config, database_url=database_url)
     n = count if count is not None else max(settings.workers, 1)
@@ -165,7 +166,11 @@ def worker(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop_all)
         print(f"signalpost worker: {n} task(s) on {settings.safe_database_url}", flush=True)
+        stop_sweep = asyncio.Event()
+        sweep = asyncio.create_task(retention.sweep_forever(ctx.db, settings, stop_sweep))
         await asyncio.gather(*(w.run() for w in workers))
+        stop_sweep.set()
+        await sweep
 
     tune_gc()
     run_with_context(settings, go)

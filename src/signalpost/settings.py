@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     schedule_min_lead_seconds: float = Field(default=300.0, ge=0)
     schedule_max_lead_seconds: float = Field(default=5 * 24 * 3600, gt=0)
     idempotency_ttl_seconds: float = Field(default=24 * 3600, gt=0)
+    # Messages, webhook events and attempts, failed jobs, idempotency records and link clicks older
+    # than this many days are purged in the background (signalpost.retention); 0 keeps everything.
+    retention_days: float = Field(default=30.0, ge=0)
+    retention_interval: float = Field(default=600.0, gt=0)  # seconds between sweeps
+    retention_batch: int = Field(default=500, ge=1, le=10_000)  # rows per delete transaction
     media_fetch_timeout: float = Field(default=10.0, gt=0)  # per MMS media download
     rate_limits: RateLimits = Field(default_factory=RateLimits)
     pricing: dict[str, Any] | None = None  # overrides of messages.pricing.PriceTable
