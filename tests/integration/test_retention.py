@@ -123,17 +123,13 @@ def _age(server: RunningServer, org_id: str, message_ids: list[str], key_prefix:
 def _present(server: RunningServer, message_ids: list[str]) -> dict[str, int]:
     async def go(ctx: AppContext) -> dict[str, int]:
         async with ctx.db.transaction() as uow:
-            events = select(webhook_events.c.id).where(
-                webhook_events.c.message_id.in_(message_ids)
-            )
+            events = select(webhook_events.c.id).where(webhook_events.c.message_id.in_(message_ids))
 
             async def count(q: Any) -> int:
                 return int((await uow.conn.execute(q)).scalar_one())
 
             return {
-                "messages": await count(
-                    select(func.count()).where(messages.c.id.in_(message_ids))
-                ),
+                "messages": await count(select(func.count()).where(messages.c.id.in_(message_ids))),
                 "events": await count(select(func.count()).select_from(events.subquery())),
                 "attempts": await count(
                     select(func.count()).where(webhook_attempts.c.event_id.in_(events))
