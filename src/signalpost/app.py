@@ -120,7 +120,7 @@ async def prepare(ctx: AppContext) -> accounts.Bootstrap:
     """Migrate the schema and make sure the default organization and keys exist."""
     await migrate.upgrade(ctx.db)
     async with ctx.db.transaction() as uow:
-        return await accounts.bootstrap(uow, ctx.settings.api_key)
+        return await accounts.bootstrap(uow, ctx.settings.api_key, ctx.settings.signing_key_pair)
 
 
 class _Application(FastAPI):

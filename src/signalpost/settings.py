@@ -2,16 +2,66 @@
 
 from __future__ import annotations
 
+import types
+import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from signalpost.kit.signing import KeyPair, parse_private_key
+
+
+def read_secret_file(path: Path) -> SecretStr:
+    """A secret kept in a file (a mounted secret, a file only the service user may read): its
+    text, without the trailing newline editors and `echo` add."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        # The reason (missing, not readable), never the content.
+        raise ValueError(f"cannot read secret file {path}: {type(exc).__name__}") from None
+    return SecretStr(text.rstrip("\r\n"))
+
+
+def _is_secret(annotation: Any) -> bool:
+    if annotation is SecretStr:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or origin is types.UnionType:
+        return SecretStr in typing.get_args(annotation)
+    return False
+
+
+class SecretsFromFiles(BaseModel):
+    """Secrets given inline or from a file: for each `SecretStr` field `x` with a `x_file: Path |
+    None` field next to it, a path set in `x_file` fills `x` with that file's content.
+
+    Settings models with secrets derive from it (e.g. `SIGNALPOST_SIGNING_KEY` or
+    `SIGNALPOST_SIGNING_KEY_FILE`; in the TOML file `signing_key` or `signing_key_file`; nested
+    tables the same way). A secret is kept as `SecretStr`: shown as `**********` in reprs, logs and
+    errors; `get_secret_value()` where it is used.
+    """
+
+    @model_validator(mode="after")
+    def _secrets_from_files(self) -> Self:
+        fields = type(self).model_fields
+        for name, info in fields.items():
+            file_field = f"{name}_file"
+            if not _is_secret(info.annotation) or file_field not in fields:
+                continue
+            path = getattr(self, file_field)
+            if path is None:
+                continue
+            if getattr(self, name) is not None:
+                raise ValueError(f"set {name} or {file_field}, not both")
+            object.__setattr__(self, name, read_secret_file(Path(path)))
+        return self
 
 
 class RateLimits(BaseModel):
@@ -27,7 +77,7 @@ class RateLimits(BaseModel):
     max_backlog_seconds: float = Field(default=4 * 3600, gt=0)
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, SecretsFromFiles):
     """signalpost configuration: env vars `SIGNALPOST_*`, an optional TOML file, CLI flags."""
 
     model_config = SettingsConfigDict(
@@ -67,6 +117,10 @@ class Settings(BaseSettings):
     media_fetch_timeout: float = Field(default=10.0, gt=0)  # per MMS media download
     rate_limits: RateLimits = Field(default_factory=RateLimits)
     pricing: dict[str, Any] | None = None  # overrides of messages.pricing.PriceTable
+    # The default organization's Ed25519 webhook signing key (base64 of the 32-byte seed, or the PEM
+    # that `openssl genpkey -algorithm ed25519` writes), kept out of the database when given.
+    signing_key: SecretStr | None = None
+    signing_key_file: Path | None = None
     config_file: Path | None = None
 
     @classmethod
@@ -79,6 +133,18 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings)
+
+    @model_validator(mode="after")
+    def _check_signing_key(self) -> Self:
+        self.signing_key_pair  # noqa: B018 (parsed now, so a bad key stops the start)
+        return self
+
+    @property
+    def signing_key_pair(self) -> KeyPair | None:
+        """The default organization's key pair when `signing_key` (or its file) gives it."""
+        if self.signing_key is None:
+            return None
+        return parse_private_key(self.signing_key.get_secret_value())
 
     @property
     def base_url(self) -> str:

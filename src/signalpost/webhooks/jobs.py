@@ -187,7 +187,9 @@ async def deliver_batch(
             continue
         body = service.body_bytes(state["payload_json"], step.attempt, step.url)
         unsigned.append((job, event_id, step, body, state["signing_seed"]))
-    signed = await _sign([(seed, body) for _, _, _, body, seed in unsigned], config.user_agent)
+    signed = await _sign(
+        [(config.seed(seed), body) for _, _, _, body, seed in unsigned], config.user_agent
+    )
     posts = [
         _Post(job, event_id, step, body, headers)
         for (job, event_id, step, body, _), headers in zip(unsigned, signed, strict=True)
