@@ -116,6 +116,10 @@ class Settings(BaseSettings, SecretsFromFiles):
     retention_batch: int = Field(default=500, ge=1, le=10_000)  # rows per delete transaction
     media_fetch_timeout: float = Field(default=10.0, gt=0)  # per MMS media download
     rate_limits: RateLimits = Field(default_factory=RateLimits)
+    # API requests per second per API key (accounts.throttle); off unless set. Up to
+    # `api_rate_burst` requests at once (default: the rate, at least 1).
+    api_rate_limit: float | None = Field(default=None, gt=0)
+    api_rate_burst: int | None = Field(default=None, ge=1)
     pricing: dict[str, Any] | None = None  # overrides of messages.pricing.PriceTable
     # The default organization's Ed25519 webhook signing key (base64 of the 32-byte seed, or the PEM
     # that `openssl genpkey -algorithm ed25519` writes), kept out of the database when given.
