@@ -18,26 +18,18 @@ import difflib
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import httpx
 import pytest
-from sqlalchemy import insert
 
 from signalpost.app import create_app
-from signalpost.context import AppContext
-from signalpost.kit.clock import iso, utcnow
-from signalpost.models import link_clicks, short_links, url_domains
-from signalpost.numbers import service as numbers
 from signalpost.settings import Settings
 from tests.conftest import unique_number
-from tests.support.messaging import wait_final
+from tests.support.isolation import World, build, call, later
 from tests.support.receiver import WebhookReceiver
 from tests.support.server import RunningServer
-from tests.support.wait import wait_until
 
 Expect = Literal["hidden", "listed", "own"]
 
@@ -53,29 +45,6 @@ class Probe:
     body: dict[str, Any] | None = None
     params: dict[str, str] | None = None
     expect: Expect = "hidden"
-
-
-@dataclass
-class World:
-    """What A made (ids and values B must never see) and the two keys."""
-
-    a_key: str
-    b_key: str
-    ids: dict[str, str] = field(default_factory=dict)
-    b_profile: str = ""  # B's own profile (not a marker)
-
-    def __getattr__(self, name: str) -> str:
-        try:
-            return self.ids[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def markers(self) -> set[str]:
-        return {v for v in self.ids.values() if len(v) >= 6}
-
-
-def _later() -> str:
-    return iso(utcnow() + timedelta(hours=2))
 
 
 # --- how B probes each route ------------------------------------------------------------------
@@ -127,7 +96,7 @@ ROUTES: dict[str, Build] = {
         Probe(
             "POST",
             "/v2/messages/schedule",
-            {"from": w.number, "to": "+14156669005", "text": "b", "send_at": _later()},
+            {"from": w.number, "to": "+14156669005", "text": "b", "send_at": later()},
         ),
     ],
     "POST /v2/messages/group_mms": lambda w: [
@@ -393,158 +362,9 @@ def test_every_route_is_covered(tmp_path: Path) -> None:
     assert not stale, f"probes of routes the document no longer has: {stale}"
 
 
-# --- A's world ----------------------------------------------------------------------------------
-
-
-def _call(server: RunningServer, key: str, method: str, path: str, **kw: Any) -> httpx.Response:
-    return httpx.request(
-        method,
-        f"{server.base_url}{path}",
-        headers={"Authorization": f"Bearer {key}"},
-        timeout=30,
-        **kw,
-    )
-
-
-def _ok(r: httpx.Response) -> dict[str, Any]:
-    assert r.status_code < 300, (r.request.method, r.request.url, r.status_code, r.text)
-    data: dict[str, Any] = r.json()["data"]
-    return data
-
-
-def _direct_rows(server: RunningServer, org_id: str, w: World) -> None:
-    """What the API cannot make: a short code (the CLI's), a URL domain, a link with a click."""
-    code = f"{uuid.uuid4().int % 90000 + 10000}"
-    domain = f"a-{uuid.uuid4().hex[:8]}.example"
-    link = f"A{uuid.uuid4().hex[:9]}"
-
-    async def go(ctx: AppContext) -> str:
-        now = utcnow()
-        async with ctx.db.transaction() as uow:
-            row = await numbers.add_short_code(uow, org_id, code, profile_id=w.profile)
-            await uow.conn.execute(
-                insert(url_domains).values(
-                    id=str(uuid.uuid4()), organization_id=org_id, url_domain=domain, created_at=now
-                )
-            )
-            await uow.conn.execute(
-                insert(short_links).values(
-                    code=link,
-                    organization_id=org_id,
-                    message_id=w.message,
-                    recipient="+14156669100",
-                    original_url=f"https://{domain}/secret-path",
-                    domain=domain,
-                    short_url=f"https://{domain}/{link}",
-                    created_at=now,
-                )
-            )
-            await uow.conn.execute(
-                insert(link_clicks).values(
-                    id=str(uuid.uuid4()), code=link, clicked_at=now, is_bot=False
-                )
-            )
-            return str(row["id"])
-
-    w.ids["short_code"] = server.run(go)
-    w.ids.update(short_code_value=code, domain=domain, link=link)
-
-
-def _build(server: RunningServer, receiver: WebhookReceiver) -> World:
-    tag = uuid.uuid4().hex[:8]
-    a_org, a_key = server.new_organization(f"iso-a-{tag}")
-    _, b_key = server.new_organization(f"iso-b-{tag}")
-    w = World(a_key, b_key)
-    a = lambda method, path, **kw: _ok(_call(server, a_key, method, path, **kw))  # noqa: E731
-    w.ids["profile_name"] = f"A profile {tag}"
-    w.ids["profile"] = a(
-        "POST",
-        "/v2/messaging_profiles",
-        json={
-            "name": w.profile_name,
-            "whitelisted_destinations": ["US", "GB"],
-            "webhook_url": receiver.url(f"/a-{tag}"),
-        },
-    )["id"]
-    w.b_profile = _ok(
-        _call(
-            server,
-            b_key,
-            "POST",
-            "/v2/messaging_profiles",
-            json={"name": f"B {tag}", "whitelisted_destinations": ["US"]},
-        )
-    )["id"]
-    w.ids["autoresp"] = a(
-        "POST",
-        f"/v2/messaging_profiles/{w.profile}/autoresp_configs",
-        json={
-            "op": "start",
-            "keywords": [f"AKEY{tag[:4].upper()}"],
-            "country_code": "US",
-            "resp_text": f"A reply {tag}",
-        },
-    )["id"]
-    w.ids["number"] = unique_number()
-    w.ids["order"] = a(
-        "POST",
-        "/v2/number_orders",
-        json={"phone_numbers": [{"phone_number": w.number}], "messaging_profile_id": w.profile},
-    )["id"]
-    w.ids["number_id"] = a("GET", f"/v2/phone_numbers/{w.number}/messaging")["id"]
-    w.ids["alpha_value"] = f"A{tag[:7]}"
-    w.ids["alpha"] = a(
-        "POST",
-        "/v2/alphanumeric_sender_ids",
-        json={"alphanumeric_sender_id": w.alpha_value, "messaging_profile_id": w.profile},
-    )["id"]
-    w.ids["text"] = f"A secret text {tag}"
-    w.ids["message"] = a(
-        "POST", "/v2/messages", json={"from": w.number, "to": "+14156669200", "text": w.text}
-    )["id"]
-    w.ids["group_message"] = a(
-        "POST",
-        "/v2/messages/group_mms",
-        json={"from": w.number, "to": ["+14156669201", "+14156669202"], "text": f"A group {tag}"},
-    )["id"]
-    w.ids["scheduled"] = a(
-        "POST",
-        "/v2/messages/schedule",
-        json={
-            "from": w.number,
-            "to": "+14156669203",
-            "text": f"A later {tag}",
-            "send_at": _later(),
-        },
-    )["id"]
-    w.ids["bulk"] = a(
-        "POST",
-        "/v2/messaging_numbers/bulk_updates",
-        json={"messaging_profile_id": w.profile, "numbers": [w.number]},
-    )["order_id"]
-    w.ids["handset"] = "+14156669299"
-    a("POST", "/simulator/inbound", json={"from": w.handset, "to": w.number, "text": "STOP"})
-    w.ids["chaos_latency"] = "0.0137"
-    a("PUT", "/simulator/chaos", json={"extra_latency": 0.0137})
-    from tests.conftest import sdk_client
-
-    a_client = sdk_client(server, a_key)
-    wait_final(a_client, w.message)
-    deliveries = wait_until(
-        lambda: (
-            a("GET", "/v2/webhook_deliveries", params={"filter[status][eq]": "delivered"}) or None
-        ),
-        20,
-    )
-    w.ids["delivery"] = deliveries[0]["id"] if isinstance(deliveries, list) else ""
-    a_client.close()
-    _direct_rows(server, a_org.id, w)
-    return w
-
-
 @pytest.fixture(scope="module")
 def world(server: RunningServer, receiver: WebhookReceiver) -> World:
-    return _build(server, receiver)
+    return build(server, receiver)
 
 
 # What A sees of its own things: must be the same after anything B does.
@@ -568,9 +388,9 @@ A_VIEWS: tuple[Callable[[World], str], ...] = (
 def _a_sees(server: RunningServer, w: World) -> list[Any]:
     out = []
     for view in A_VIEWS:
-        r = _call(server, w.a_key, "GET", view(w))
+        r = call(server, w.a_key, "GET", view(w))
         out.append((view(w), r.status_code, r.json()))
-    feed = _call(server, w.a_key, "GET", "/inbox/api/messages").json()["data"]
+    feed = call(server, w.a_key, "GET", "/inbox/api/messages").json()["data"]
     out.append(sorted(item["id"] for item in feed))
     return out
 
@@ -581,7 +401,7 @@ def test_organization_b_cannot_see_or_change_a(
 ) -> None:
     before = _a_sees(server, world)
     for probe in ROUTES[route](world):
-        r = _call(
+        r = call(
             server, world.b_key, probe.method, probe.path, json=probe.body, params=probe.params
         )
         where = f"{probe.method} {probe.path} {probe.body or ''} -> {r.status_code} {r.text[:300]}"
