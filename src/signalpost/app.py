@@ -39,7 +39,7 @@ FEATURES = (
     "optouts",
     "webhooks",
     "links",
-    "carriers",
+    "simulator",
     "inbox",
 )
 

@@ -21,7 +21,7 @@ from signalpost.kit.errors import ApiError
 from signalpost.kit.fastlane import LaneHandler, is_json
 from signalpost.kit.groupcommit import GroupCommit
 from signalpost.kit.jsonio import JSONResponse
-from signalpost.messages import group, service, whatsapp
+from signalpost.messages import group, service
 from signalpost.messages import repository as repo
 from signalpost.messages.schemas import (
     AlphanumericSend,
@@ -33,8 +33,10 @@ from signalpost.messages.schemas import (
     message_payload,
     outbound_payload,
 )
-from signalpost.messages.service import Endpoint, SendRequest
-from signalpost.messages.whatsapp import WhatsappSend
+from signalpost.messages.senders import Endpoint, SendRequest
+from signalpost.messages.whatsapp import send as whatsapp
+from signalpost.messages.whatsapp import wire as whatsapp_wire
+from signalpost.messages.whatsapp.models import WhatsappSend
 
 router = APIRouter(tags=["messages"])
 
@@ -316,11 +318,11 @@ async def send_whatsapp(
     request: Request,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    """`whatsapp_message` is checked per its type, with a pointer to the bad field (whatsapp.py)."""
+    """`whatsapp_message` is checked per its type, with a pointer to the bad field."""
 
     async def produce(uow: UnitOfWork) -> dict[str, Any]:
         row = await whatsapp.send(ctx, uow, org, body)
-        return {"data": whatsapp.send_response(row)}
+        return {"data": whatsapp_wire.send_response(row)}
 
     return await respond_idempotently(ctx, org.id, request, idempotency_key, produce)
 

@@ -38,6 +38,7 @@ from signalpost.messages import repository as repo
 from signalpost.messages import service
 from signalpost.messages.errors import invalid_to
 from signalpost.messages.schemas import GroupMmsSend
+from signalpost.messages.senders import SendRequest
 
 MAX_RECIPIENTS = 8
 COUNTRIES = frozenset({"US", "CA"})
@@ -85,7 +86,7 @@ async def send(
     to = recipients(body.to, sender)
     request = body.model_dump(by_alias=True, exclude_unset=True)
     reqs = [
-        service.SendRequest(
+        SendRequest(
             endpoint="long_code",
             to=number,
             from_=sender,

@@ -33,9 +33,12 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy.engine import RowMapping
 
+from signalpost.carriers import get_carrier
 from signalpost.context import AppContext
 from signalpost.kit.db import Database
+from signalpost.messages import repository as repo
 from signalpost.messages.errors import delivery_error, rejection
+from signalpost.messages.lifecycle import finalize
 
 MAX_MEDIA = 10
 MAX_URL_LENGTH = 2000
@@ -140,8 +143,6 @@ def plan_mms(
     media_urls: Sequence[str],
 ) -> MmsPlan:
     """Check an MMS at the API and decide whether it goes as MMS or falls back to SMS (40317, 40301)."""
-    from signalpost.carriers import get_carrier
-
     urls = check_urls(media_urls)
     if get_carrier(ctx).accepts_mms(to):
         return MmsPlan("MMS", text, urls, subject)
@@ -292,9 +293,6 @@ async def fill_for_send(ctx: AppContext, db: Database, row: RowMapping) -> RowMa
     Returns the message with `content_type`, `size` and `sha256` filled in, the message unchanged
     when there is nothing to fetch, or None when it ended `sending_failed` with 40317.
     """
-    from signalpost.messages import repository as repo
-    from signalpost.messages import service
-
     if not needs_fetch(row):
         return row
     urls = [str(m.get("url") or "") for m in row["media"]]
@@ -310,7 +308,7 @@ async def fill_for_send(ctx: AppContext, db: Database, row: RowMapping) -> RowMa
                 only_status="sending",
             )
             if current is not None:
-                await service.finalize(
+                await finalize(
                     uow, current, "sending_failed", None, billed=False, from_status="sending"
                 )
         return None

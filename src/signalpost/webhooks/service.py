@@ -144,33 +144,11 @@ async def emit_many(
     now = utcnow()
     rows: list[dict[str, Any]] = []
     out: list[str | None] = []
-    event_ids = ids.new_uuids(len(specs))
-    for spec, event_id in zip(specs, event_ids, strict=True):
-        if spec.envelope not in ("event", "bare"):
-            raise ValueError(f"unknown webhook envelope {spec.envelope!r}")
-        clean = _distinct(spec.urls)
-        if not clean:
-            out.append(None)
-            continue
-        occurred = spec.occurred_at or now
-        # Stored as the database layer serializes JSON (orjson, like `jsonio.dumps`): what is
-        # read back for each attempt is exactly what the body will say.
-        data = event_data(event_id, spec.event_type, spec.payload, occurred, spec.envelope)
-        rows.append(
-            {
-                "id": event_id,
-                "organization_id": spec.organization_id,
-                "event_type": spec.event_type,
-                "message_id": spec.message_id,
-                "payload": data,
-                "envelope": spec.envelope,
-                "urls": clean,
-                "status": "pending",
-                "attempts": 0,
-                "occurred_at": occurred,
-            }
-        )
-        out.append(event_id)
+    for spec, event_id in zip(specs, ids.new_uuids(len(specs)), strict=True):
+        row = _event_row(spec, event_id, now)
+        if row is not None:
+            rows.append(row)
+        out.append(event_id if row is not None else None)
     if not rows:
         return out
     if defer:
@@ -192,6 +170,31 @@ async def emit_many(
         defer=defer,
     )
     return out
+
+
+def _event_row(spec: EventSpec, event_id: str, now: datetime) -> dict[str, Any] | None:
+    """The `webhook_events` row of an event, None when it has no URL."""
+    if spec.envelope not in ("event", "bare"):
+        raise ValueError(f"unknown webhook envelope {spec.envelope!r}")
+    clean = _distinct(spec.urls)
+    if not clean:
+        return None
+    occurred = spec.occurred_at or now
+    # Stored as the database layer serializes JSON (orjson, like `jsonio.dumps`): what is
+    # read back for each attempt is exactly what the body will say.
+    data = event_data(event_id, spec.event_type, spec.payload, occurred, spec.envelope)
+    return {
+        "id": event_id,
+        "organization_id": spec.organization_id,
+        "event_type": spec.event_type,
+        "message_id": spec.message_id,
+        "payload": data,
+        "envelope": spec.envelope,
+        "urls": clean,
+        "status": "pending",
+        "attempts": 0,
+        "occurred_at": occurred,
+    }
 
 
 def _distinct(urls: Sequence[object]) -> list[str]:

@@ -9,6 +9,7 @@ import typer
 
 from signalpost.carriers.simulator import Chaos, load_chaos, save_chaos
 from signalpost.context import AppContext
+from signalpost.runner import run_with_context, settings_from
 
 
 def register(app: typer.Typer) -> None:
@@ -35,7 +36,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show an organization's chaos setting, or change the values given."""
         from signalpost.accounts.service import find_organization
-        from signalpost.cli import run_with_context, settings_from
 
         settings = settings_from(config, database_url=database_url)
         changes = {
