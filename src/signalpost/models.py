@@ -269,7 +269,7 @@ messages = Table(
     ),
     Column("direction", String(8), nullable=False),  # outbound | inbound
     Column("type", String(10), nullable=False),  # SMS | MMS | WHATSAPP
-    Column("messaging_profile_id", ID, nullable=True, index=True),
+    Column("messaging_profile_id", ID, nullable=True),  # no query looks messages up by it
     Column("sender_kind", String(16), nullable=True),  # long_code|toll_free|short_code|alphanumeric
     Column("from_number", String(64), nullable=False),
     Column("from_carrier", String(100), nullable=False, default=""),
@@ -292,11 +292,11 @@ messages = Table(
     Column("num_chars", Integer, nullable=False),
     Column("smart_encoding_applied", Boolean, nullable=False, default=False),
     Column("tags", JSON, nullable=False),
-    Column("cost", JSON, nullable=True),
-    Column("cost_breakdown", JSON, nullable=True),
+    Column("cost", PackedJSON, nullable=True),  # compressed on SQLite (kit.packed)
+    Column("cost_breakdown", PackedJSON, nullable=True),
     Column("errors", JSON, nullable=False),
     Column("body", JSON, nullable=True),
-    Column("request", JSON, nullable=True),  # the accepted request fields, as sent
+    Column("request", PackedJSON, nullable=True),  # the accepted request fields, as sent
     Column("group_id", ID, nullable=True, index=True),
     Column("autoresponse_type", String(16), nullable=True),
     Column("carrier_message_id", String(64), nullable=True, index=True),
