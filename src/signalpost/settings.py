@@ -5,11 +5,12 @@ from __future__ import annotations
 import types
 import typing
 from pathlib import Path
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -115,6 +116,10 @@ class Settings(BaseSettings, SecretsFromFiles):
     retention_interval: float = Field(default=600.0, gt=0)  # seconds between sweeps
     retention_batch: int = Field(default=500, ge=1, le=10_000)  # rows per delete transaction
     media_fetch_timeout: float = Field(default=10.0, gt=0)  # per MMS media download
+    # Outbound URL guard (kit.netguard): false refuses loopback, private, link-local, ... addresses
+    # for webhooks, media and short links; the networks listed stay allowed.
+    outbound_allow_private: bool = True
+    outbound_allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
     rate_limits: RateLimits = Field(default_factory=RateLimits)
     # API requests per second per API key (accounts.throttle); off unless set. Up to
     # `api_rate_burst` requests at once (default: the rate, at least 1).
@@ -126,6 +131,22 @@ class Settings(BaseSettings, SecretsFromFiles):
     signing_key: SecretStr | None = None
     signing_key_file: Path | None = None
     config_file: Path | None = None
+
+    @field_validator("outbound_allowed_networks", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        # From the environment: a comma-separated list (`10.1.0.0/16,fd00::/8`).
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("outbound_allowed_networks")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        from signalpost.kit.netguard import parse_networks
+
+        parse_networks(value)  # ValueError names the bad one
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -42,6 +43,9 @@ class SendRequest:
     # Auto-replies to inbound keywords: never blocked by the opt-out they confirm.
     bypass_optout: bool = False
     autoresponse_type: str | None = None
+    # The outbound guard's verdicts on the text's blocked links, looked up at the API
+    # (messages.outbound); None when not looked up.
+    link_problems: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)

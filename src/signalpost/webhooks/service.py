@@ -11,6 +11,10 @@ Delivery rules (contract §9.1, §9.4):
   is the same on every attempt, so receivers can de-duplicate.
 - A 2xx answer within `settings.webhook_timeout` is success; anything else (another status, a
   timeout, a connection error) is a failed attempt. Each attempt is one `webhook_attempts` row.
+- With the outbound guard on (`SIGNALPOST_OUTBOUND_ALLOW_PRIVATE=false`, kit.netguard) a URL whose
+  host is, or resolves at the time of the attempt to, a refused address fails its attempt with
+  `blocked by policy: ...` and nothing is sent; any other connection failure is `connection
+  failed: could not connect`, whatever the reason. Redirects are never followed.
 - Delivery is at-least-once: a worker that dies mid-POST leaves its job to be run again, which POSTs
   the same attempt again (same event id, same `meta.attempt`); the attempt is recorded once.
 """
@@ -32,6 +36,7 @@ from signalpost.kit.clock import iso, utcnow
 from signalpost.kit.db import UnitOfWork
 from signalpost.kit.httpclient import ConnectError, HttpClient
 from signalpost.kit.jsonio import dumps
+from signalpost.kit.netguard import Blocked
 from signalpost.kit.queue import enqueue_many
 from signalpost.kit.signing import EXTERNAL_SEED, Signer
 from signalpost.models import webhook_events
@@ -336,6 +341,8 @@ async def post(
         received = response.body
     except TimeoutError:
         error = f"timeout: no response within {timeout:g} s"
+    except Blocked as exc:
+        error = f"blocked by policy: {exc.reason}"
     except ConnectError as exc:
         error = f"connection failed: {exc}"
     except Exception as exc:  # any other way the request could not be made is a failed attempt
