@@ -120,6 +120,21 @@ def _age(server: RunningServer, org_id: str, message_ids: list[str], key_prefix:
     server.run(go)
 
 
+def _age_keys(server: RunningServer, org_id: str, prefix: str, by: timedelta) -> None:
+    async def go(ctx: AppContext) -> None:
+        async with ctx.db.transaction() as uow:
+            await uow.conn.execute(
+                update(idempotency_keys)
+                .where(
+                    idempotency_keys.c.organization_id == org_id,
+                    idempotency_keys.c.key.startswith(prefix),
+                )
+                .values(created_at=utcnow() - by)
+            )
+
+    server.run(go)
+
+
 def _present(server: RunningServer, message_ids: list[str]) -> dict[str, int]:
     async def go(ctx: AppContext) -> dict[str, int]:
         async with ctx.db.transaction() as uow:
@@ -182,11 +197,13 @@ def test_old_rows_are_purged_and_young_ones_kept(
     young_extra = _extras(server, account.org.id, young[0], old=False)
 
     _age(server, account.org.id, old, "old-")
+    # Past the idempotency TTL (24 h) but within the retention period: no longer of any use.
+    _age_keys(server, account.org.id, "young-0-", timedelta(days=2))
 
     wait_until(lambda: _present(server, old) == {"messages": 0, "events": 0, "attempts": 0}, 20)
     wait_until(lambda: not _exists(server, jobs, jobs.c.id, old_extra["job"]), 10)
     wait_until(lambda: not _exists(server, link_clicks, link_clicks.c.id, old_extra["click"]), 10)
-    wait_until(lambda: _idempotency_count(server, account.org.id) == 5, 10)
+    wait_until(lambda: _idempotency_count(server, account.org.id) == 4, 10)
 
     # Nothing younger is touched.
     assert _present(server, young) == before_young

@@ -1,7 +1,8 @@
 """The retention sweep: what is older than `retention_days` goes, a small batch per transaction.
 
-Messages, webhook events with their attempts, jobs that failed for good, idempotency records and link
-clicks older than the retention period are deleted in batches of `retention_batch` rows, each batch
+Messages, webhook events with their attempts, jobs that failed for good, idempotency records (also
+once past `idempotency_ttl_seconds`, when they no longer have any effect) and link clicks older than
+the retention period are deleted in batches of `retention_batch` rows, each batch
 its own short transaction taking its turn as background work (`kit.db.WriteTurns` on SQLite), so
 sends are never held up behind a long delete. On SQLite the freed pages are then given back to the
 file system (`PRAGMA incremental_vacuum`). Every process that runs workers sweeps every
@@ -39,8 +40,13 @@ async def _drain(db: Database, step: Callable[[UnitOfWork], Awaitable[int]], lim
         await asyncio.sleep(0)  # let requests in between batches
 
 
-async def purge(db: Database, cutoff: datetime, batch: int) -> dict[str, int]:
-    """Delete everything older than `cutoff`; the rows deleted, per kind."""
+async def purge(
+    db: Database, cutoff: datetime, batch: int, idempotency_cutoff: datetime | None = None
+) -> dict[str, int]:
+    """Delete everything older than `cutoff` (idempotency records: older than
+    `idempotency_cutoff` when later, i.e. once they no longer have any effect); the rows deleted,
+    per kind."""
+    keys_cutoff = max(cutoff, idempotency_cutoff or cutoff)
     async with db.transaction() as uow:
         orgs = await repo.organization_ids(uow)
     counts = {"webhook_events": 0, "messages": 0}
@@ -57,7 +63,7 @@ async def purge(db: Database, cutoff: datetime, batch: int) -> dict[str, int]:
         )
     counts["jobs"] = await _drain(db, lambda u: repo.purge_failed_jobs(u, cutoff, batch), batch)
     counts["idempotency_keys"] = await _drain(
-        db, lambda u: repo.purge_idempotency_keys(u, cutoff, batch), batch
+        db, lambda u: repo.purge_idempotency_keys(u, keys_cutoff, batch), batch
     )
     counts["link_clicks"] = await _drain(
         db, lambda u: repo.purge_link_clicks(u, cutoff, batch), batch
@@ -78,9 +84,11 @@ async def sweep_forever(db: Database, settings: Settings, stop: asyncio.Event) -
         return
     background_work.set(True)
     while not stop.is_set():
-        cutoff = utcnow() - timedelta(days=settings.retention_days)
+        now = utcnow()
+        cutoff = now - timedelta(days=settings.retention_days)
+        expired = now - timedelta(seconds=settings.idempotency_ttl_seconds)
         try:
-            counts = await purge(db, cutoff, settings.retention_batch)
+            counts = await purge(db, cutoff, settings.retention_batch, expired)
             if any(counts.values()):
                 log.info("retention: purged %s (older than %s)", counts, cutoff.isoformat())
         except Exception:
