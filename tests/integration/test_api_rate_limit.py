@@ -51,11 +51,14 @@ def test_the_send_endpoint_on_the_fast_lane_is_limited(
     assert server.settings.fast_lane
     headers = {"Authorization": f"Bearer {account.api_key}"}
     body = {"from": "+13125550100", "to": "+14156660100", "text": "x"}
-    codes = [
-        httpx.post(f"{server.base_url}/v2/messages", json=body, headers=headers).status_code
-        for _ in range(8)
+    answers = [
+        httpx.post(f"{server.base_url}/v2/messages", json=body, headers=headers) for _ in range(8)
     ]
+    codes = [r.status_code for r in answers]
     assert 429 in codes and codes.index(429) >= 3, codes
+    refused = answers[codes.index(429)]
+    assert refused.json()["errors"][0]["code"] == "10011"
+    assert int(refused.headers["retry-after"]) >= 1
 
 
 def test_the_sdk_waits_and_retries_by_itself(server: RunningServer, account: Account) -> None:
