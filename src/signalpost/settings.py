@@ -114,7 +114,7 @@ class Settings(BaseSettings, SecretsFromFiles):
     # than this many days are purged in the background (signalpost.retention); 0 keeps everything.
     retention_days: float = Field(default=30.0, ge=0)
     retention_interval: float = Field(default=600.0, gt=0)  # seconds between sweeps
-    retention_batch: int = Field(default=500, ge=1, le=10_000)  # rows per delete transaction
+    retention_batch: int = Field(default=200, ge=1, le=10_000)  # rows per delete transaction
     media_fetch_timeout: float = Field(default=10.0, gt=0)  # per MMS media download
     # Outbound URL guard (kit.netguard): false refuses loopback, private, link-local, ... addresses
     # for webhooks, media and short links; the networks listed stay allowed.
