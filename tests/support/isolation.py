@@ -11,14 +11,14 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 
 from signalpost.context import AppContext
 from signalpost.kit.clock import iso, utcnow
-from signalpost.models import link_clicks, short_links, url_domains
+from signalpost.models import link_clicks, messages, short_links, url_domains, webhook_events
 from signalpost.numbers import service as numbers
 from tests.conftest import sdk_client, unique_number
-from tests.support.messaging import wait_final
+from tests.support.messaging import FINAL, wait_final
 from tests.support.receiver import WebhookReceiver
 from tests.support.server import RunningServer
 from tests.support.wait import wait_until
@@ -32,6 +32,7 @@ class World:
     b_key: str
     ids: dict[str, str] = field(default_factory=dict)
     b_profile: str = ""  # B's own profile (not a marker)
+    org_id: str = ""  # A's organization
 
     def __getattr__(self, name: str) -> str:
         try:
@@ -104,7 +105,8 @@ def build(server: RunningServer, receiver: WebhookReceiver) -> World:
     tag = uuid.uuid4().hex[:8]
     a_org, a_key = server.new_organization(f"iso-a-{tag}")
     _, b_key = server.new_organization(f"iso-b-{tag}")
-    w = World(a_key, b_key)
+    w = World(a_key, b_key, org_id=a_org.id)
+    w.ids["org"] = a_org.id
     a = lambda method, path, **kw: _ok(call(server, a_key, method, path, **kw))  # noqa: E731
     w.ids["profile_name"] = f"A profile {tag}"
     w.ids["profile"] = a(
@@ -153,6 +155,28 @@ def build(server: RunningServer, receiver: WebhookReceiver) -> World:
     return w
 
 
+def _unsettled(server: RunningServer, w: World) -> int:
+    """A's messages not final yet (the scheduled one aside) and webhook events still pending."""
+
+    async def go(ctx: AppContext) -> int:
+        async with ctx.db.transaction() as uow:
+            m, e = messages.c, webhook_events.c
+            open_messages = select(func.count()).where(
+                m.organization_id == w.org_id,
+                m.direction == "outbound",
+                m.to_status.not_in(FINAL),
+                m.id != w.scheduled,
+            )
+            open_events = select(func.count()).where(
+                e.organization_id == w.org_id, e.status == "pending"
+            )
+            return int((await uow.conn.execute(open_messages)).scalar_one()) + int(
+                (await uow.conn.execute(open_events)).scalar_one()
+            )
+
+    return server.run(go)
+
+
 def _messages(server: RunningServer, w: World, a: Callable[..., Any], tag: str) -> None:
     """A's messages (sent, group, scheduled), a bulk update, an opt-out, chaos, deliveries."""
     w.ids["text"] = f"A secret text {tag}"
@@ -186,6 +210,10 @@ def _messages(server: RunningServer, w: World, a: Callable[..., Any], tag: str) 
     a_client = sdk_client(server, w.a_key)
     wait_final(a_client, w.message)
     a_client.close()
+    # Everything A set going has finished (numbers' health and the bulk update stay as they are).
+    bulk = f"/v2/messaging_numbers/bulk_updates/{w.bulk}"
+    wait_until(lambda: not a("GET", bulk)["pending"], 20)
+    wait_until(lambda: _unsettled(server, w) == 0, 20)
     delivered = {"filter[status][eq]": "delivered"}
     deliveries = wait_until(lambda: a("GET", "/v2/webhook_deliveries", params=delivered), 20)
     w.ids["delivery"] = deliveries[0]["id"]
