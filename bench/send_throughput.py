@@ -394,6 +394,12 @@ async def _storage_report(server: subprocess.Popen[bytes], db: Path) -> dict[str
         rows = conn.execute(
             "SELECT name, sum(pgsize), sum(payload) FROM dbstat GROUP BY name ORDER BY 2 DESC"
         ).fetchall()
+        # What a message adds: its row, its webhook events and attempts, and their indexes
+        # (without the pages every table and index of an empty schema takes).
+        own = conn.execute(
+            "SELECT sum(d.pgsize) FROM dbstat d JOIN sqlite_schema s ON s.name = d.name"
+            " WHERE s.tbl_name IN ('messages', 'webhook_events', 'webhook_attempts')"
+        ).fetchone()[0]
     finally:
         conn.close()
     size = db.stat().st_size
@@ -401,6 +407,7 @@ async def _storage_report(server: subprocess.Popen[bytes], db: Path) -> dict[str
         "messages": count,
         "file_bytes": size,
         "bytes_per_message": round(size / count, 1) if count else None,
+        "message_rows_bytes_per_message": round(own / count, 1) if count else None,
         "free_pages_bytes": free * page,
         "objects": {name: {"bytes": b, "payload": p} for name, b, p in rows},
     }
@@ -464,7 +471,8 @@ def main() -> None:
         print(
             f"storage       : {st['bytes_per_message']} bytes per message "
             f"({st['file_bytes']} bytes, {st['messages']} messages, "
-            f"{st['free_pages_bytes']} bytes free)"
+            f"{st['free_pages_bytes']} bytes free); messages, webhook events and attempts with "
+            f"their indexes: {st['message_rows_bytes_per_message']} bytes per message"
         )
         for name, o in list(st["objects"].items())[:14]:
             print(f"  {name:<44} {o['bytes']:>10} bytes  ({o['payload']} payload)")
