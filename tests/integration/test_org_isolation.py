@@ -215,6 +215,30 @@ ROUTES: dict[str, Build] = {
         ),
         Probe("PATCH", f"/v2/phone_numbers/{w.number}/messaging", {"messaging_profile_id": ""}),
     ],
+    "GET /v2/phone_numbers": lambda w: [Probe("GET", "/v2/phone_numbers", expect="listed")],
+    "GET /v2/phone_numbers/{id}": lambda w: [
+        Probe("GET", f"/v2/phone_numbers/{w.number_id}"),
+        Probe("GET", f"/v2/phone_numbers/{w.number}"),
+    ],
+    "GET /v2/messaging_phone_numbers": lambda w: [
+        Probe("GET", "/v2/messaging_phone_numbers", expect="listed"),
+    ],
+    "GET /v2/messaging_phone_numbers/{id}": lambda w: [
+        Probe("GET", f"/v2/messaging_phone_numbers/{w.number_id}"),
+    ],
+    "PATCH /v2/messaging_phone_numbers/{id}": lambda w: [
+        Probe(
+            "PATCH",
+            f"/v2/messaging_phone_numbers/{w.number_id}",
+            {"messaging_profile_id": w.b_profile},
+        ),
+    ],
+    "GET /v2/messaging_profile_metrics": lambda w: [
+        Probe("GET", "/v2/messaging_profile_metrics", expect="listed"),
+    ],
+    "GET /v2/messaging_profiles/{profile_id}/metrics": lambda w: [
+        Probe("GET", f"/v2/messaging_profiles/{w.profile}/metrics"),
+    ],
     "GET /v2/mobile_phone_numbers/messaging": lambda w: [
         Probe("GET", "/v2/mobile_phone_numbers/messaging", expect="listed"),
     ],
@@ -342,6 +366,8 @@ ORGLESS = {
     "GET /healthz": "liveness",
     "GET /readyz": "readiness",
     "GET /l/{path}": "a short link's public redirect: whoever has the link follows it",
+    "GET /metrics": "the operator's server-wide totals (no organization named), behind "
+    "SIGNALPOST_METRICS_TOKEN",
 }
 
 

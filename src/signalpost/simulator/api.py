@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from typing import Any
 
@@ -12,6 +13,8 @@ from signalpost.carriers.simulator import Chaos, SimulatorCarrier, load_chaos, s
 from signalpost.messages import inbound, media
 from signalpost.messages.schemas import inbound_payload
 from signalpost.simulator.schemas import SimulatedInbound
+
+log = logging.getLogger("signalpost.simulator")
 
 public_router = APIRouter(prefix="/simulator", tags=["simulator"])
 
@@ -28,6 +31,12 @@ async def get_chaos(ctx: Ctx, org: CurrentOrg) -> dict[str, Any]:
 async def put_chaos(body: Chaos, ctx: Ctx, org: CurrentOrg) -> dict[str, Any]:
     """Applies to this organization's messages only; other organizations keep their own."""
     await save_chaos(ctx.db, org.id, body)
+    log.info(
+        "simulator chaos set by organization %s: %s",
+        org.name,
+        body.model_dump(),
+        extra={"organization_id": org.id, "chaos": body.model_dump()},
+    )
     carrier = ctx.extras.get("carrier")
     if isinstance(carrier, SimulatorCarrier):
         carrier.forget_chaos(org.id)  # take effect at once in this process
