@@ -98,7 +98,8 @@ class Settings(BaseSettings, SecretsFromFiles):
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"  # json: one JSON object per line
     # When set, `GET /metrics` asks for `Authorization: Bearer <metrics_token>`.
-    metrics_token: str | None = None
+    metrics_token: SecretStr | None = None
+    metrics_token_file: Path | None = None
     # FastAPI's native OpenTelemetry (spans, metrics and logs to the process's global providers):
     # off unless asked for, since checking for providers on every request has a cost.
     opentelemetry: bool = False

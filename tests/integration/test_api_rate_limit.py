@@ -43,6 +43,9 @@ def test_over_the_limit_gets_429_with_retry_after(
     assert _get(server, other_account.api_key).status_code == 200
     # An unknown key is refused as unknown (401), not counted.
     assert _get(server, "KEYunknown").status_code == 401
+    # The limiter's rows are not sends waiting: the metrics' send backlogs leave them out.
+    metrics = httpx.get(f"{server.base_url}/metrics").text
+    assert 'signalpost_rate_limit_backlog_seconds{limiter="organization"}' not in metrics
 
 
 def test_the_send_endpoint_on_the_fast_lane_is_limited(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import difflib
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -27,7 +27,7 @@ import pytest
 from signalpost.app import create_app
 from signalpost.settings import Settings
 from tests.conftest import unique_number
-from tests.support.isolation import World, build, call, later
+from tests.support.isolation import World, build, call, close_clients, later
 from tests.support.receiver import WebhookReceiver
 from tests.support.server import RunningServer
 
@@ -395,8 +395,9 @@ def test_every_route_is_covered(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def world(server: RunningServer, receiver: WebhookReceiver) -> World:
-    return build(server, receiver)
+def world(server: RunningServer, receiver: WebhookReceiver) -> Iterator[World]:
+    yield build(server, receiver)
+    close_clients()
 
 
 # What A sees of its own things: must be the same after anything B does.

@@ -48,14 +48,21 @@ def later() -> str:
     return iso(utcnow() + timedelta(hours=2))
 
 
+_clients: dict[str, httpx.Client] = {}
+
+
 def call(server: RunningServer, key: str, method: str, path: str, **kw: Any) -> httpx.Response:
-    return httpx.request(
-        method,
-        f"{server.base_url}{path}",
-        headers={"Authorization": f"Bearer {key}"},
-        timeout=30,
-        **kw,
-    )
+    """One request with `key`, on a kept-alive connection to the server."""
+    http = _clients.get(server.base_url)
+    if http is None:
+        http = _clients[server.base_url] = httpx.Client(base_url=server.base_url, timeout=30)
+    return http.request(method, path, headers={"Authorization": f"Bearer {key}"}, **kw)
+
+
+def close_clients() -> None:
+    for http in _clients.values():
+        http.close()
+    _clients.clear()
 
 
 def _ok(r: httpx.Response) -> Any:

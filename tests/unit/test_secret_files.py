@@ -47,3 +47,14 @@ def test_both_or_an_unreadable_file_is_an_error_without_the_secret(tmp_path: Pat
     assert "hidden-value" not in str(err.value)
     with pytest.raises(ValidationError, match="cannot read secret file"):
         Bind(system_id="a", password_file=tmp_path / "missing")
+
+
+def test_settings_secrets_from_files(tmp_path: Path) -> None:
+    from signalpost.settings import Settings
+
+    token = tmp_path / "token"
+    token.write_text("metrics-token-value\n")
+    settings = Settings(metrics_token_file=token)
+    assert settings.metrics_token is not None
+    assert settings.metrics_token.get_secret_value() == "metrics-token-value"
+    assert "metrics-token-value" not in repr(settings)

@@ -56,7 +56,8 @@ async def metrics(ctx: Ctx, request: Request) -> Response:
     token = ctx.settings.metrics_token
     if token is not None:
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), token):
+        expected = token.get_secret_value()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), expected):
             raise ApiError(
                 401,
                 "10009",

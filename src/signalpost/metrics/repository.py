@@ -107,6 +107,8 @@ async def rate_limit_backlogs(uow: UnitOfWork, now: float) -> Sequence[tuple[str
     worst: dict[str, float] = {}
     for key, next_at in (await uow.conn.execute(q)).all():
         scope, _, rest = str(key).partition(":")
+        if scope not in ("sender", "org"):
+            continue  # e.g. `api:` rows: API rate limits per key (accounts.throttle), not sends
         kind = rest.split(":", 1)[0] if scope == "sender" else "organization"
         worst[kind] = max(worst.get(kind, 0.0), float(next_at) - now)
     return sorted(worst.items())
