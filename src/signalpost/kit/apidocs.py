@@ -60,7 +60,7 @@ _SCHEMAS: dict[str, Any] = {
             for name in ("page_number", "page_size", "total_pages", "total_results")
         },
     },
-    "Health": {
+    "HealthStatus": {
         "type": "object",
         "required": ["status"],
         "properties": {"status": {"type": "string"}, "detail": {"type": "string"}},
@@ -248,7 +248,7 @@ def _success(path: str, method: str, op: dict[str, Any], models: _Models) -> Non
     ):
         return
     if path in _HEALTH:
-        content["schema"] = {"$ref": "#/components/schemas/Health"}
+        content["schema"] = {"$ref": "#/components/schemas/HealthStatus"}
         return
     described = models.response(method, path)
     if described is not None:
