@@ -27,7 +27,7 @@ from tests.support.messaging import Sender
 from tests.support.server import RunningServer
 
 SEED = 20261205
-EXAMPLES = 5  # per operation and generation mode: a few hundred requests in all
+EXAMPLES = 4  # per operation and generation mode: a few hundred requests in all
 CHECKS = [not_a_server_error, response_schema_conformance]
 HANDSET = "+14155550100"
 # `/readyz` can wait on SQLite's write lock outside the server's write turns (issue 12, the first

@@ -211,8 +211,24 @@ _API_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+_FEED: dict[str, Any] = {
+    "type": "object",
+    "required": ["data", "meta"],
+    "properties": {
+        "data": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
+        "meta": {
+            "type": "object",
+            "required": ["cursor"],
+            "properties": {"cursor": {"type": ["string", "null"]}},
+        },
+    },
+}
+
+
 @public_router.get(
-    "/api/messages", summary="Inbox change feed: recent messages, or those changed since a cursor"
+    "/api/messages",
+    summary="Inbox change feed: recent messages, or those changed since a cursor",
+    responses={200: {"content": {"application/json": {"schema": _FEED}}}},
 )
 async def feed(
     org: ApiOrg,
