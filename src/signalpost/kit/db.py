@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import heapq
+import sqlite3
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping, Sequence
@@ -250,6 +251,13 @@ class Conn:
             return self._sync.dialect
         assert self._async is not None
         return self._async.dialect
+
+    async def run_sync(self, fn: Callable[[Connection], T]) -> T:
+        """`fn(connection)` on the synchronous SQLAlchemy connection of this unit of work (Alembic)."""
+        if self._sync is not None:
+            return fn(self._sync)
+        assert self._async is not None
+        return await self._async.run_sync(fn)
 
     async def execute(
         self, statement: Executable, parameters: Any = None
@@ -505,15 +513,17 @@ class Database:
         self._due: list[float] = []
         self.sync_engine: Engine | None = None
         if self.is_sqlite:
-            _configure_sqlite(self.engine.sync_engine)
+            _configure_sqlite(self.engine.sync_engine, busy_timeout_ms=30_000)
+            # The units of work: on the event loop's thread, never waiting in the driver (see
+            # `_begin_immediate`).
             self.sync_engine = create_engine(
                 self.url.replace("+aiosqlite", "", 1),
                 echo=echo,
                 json_serializer=_json_text,
                 json_deserializer=_json_value,
-                connect_args={"timeout": 30, "check_same_thread": False},
+                connect_args={"timeout": 0, "check_same_thread": False},
             )
-            _configure_sqlite(self.sync_engine)
+            _configure_sqlite(self.sync_engine, busy_timeout_ms=0)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[UnitOfWork]:
@@ -522,10 +532,12 @@ class Database:
             await self._lock.acquire()
         try:
             if self.sync_engine is not None:
-                with self.sync_engine.connect() as sconn, sconn.begin():
-                    uow = UnitOfWork(Conn(sync_conn=sconn), self)
-                    yield uow
-                    await uow.flush()
+                with self.sync_engine.connect() as sconn:
+                    await _begin_immediate(sconn)
+                    with sconn.begin():
+                        uow = UnitOfWork(Conn(sync_conn=sconn), self)
+                        yield uow
+                        await uow.flush()
             else:
                 async with self.engine.connect() as conn, conn.begin():
                     uow = UnitOfWork(Conn(async_conn=conn), self)
@@ -540,6 +552,19 @@ class Database:
             heapq.heappush(self._due, uow.next_due)
         await uow._run_after_commit()
 
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        """`fn(connection)` in a read-only transaction of its own, outside the write turns.
+
+        On SQLite the transaction is deferred: it never takes the write lock, and in WAL mode a
+        reader waits for no writer, so it runs on the event loop's thread like a unit of work.
+        """
+        if self.sync_engine is not None:
+            reader = self.sync_engine.connect().execution_options(**{READ_ONLY: True})
+            with reader as sconn, sconn.begin():
+                return fn(sconn)
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(fn)
+
     def seconds_to_due(self) -> float | None:
         """Seconds until the next job this process queued for later is due, if it knows of one."""
         now = time.time()
@@ -553,7 +578,36 @@ class Database:
             self.sync_engine.dispose()
 
 
-def _configure_sqlite(engine: Engine) -> None:
+# How long a unit of work waits for SQLite's write lock held by another process (a one-shot command,
+# a test reading the file) before it fails, as the driver's `busy_timeout` would.
+WRITE_LOCK_WAIT = 30.0
+# Execution option of `Database.read`'s connections: a deferred transaction, no write lock.
+READ_ONLY = "signalpost_read_only"
+
+
+async def _begin_immediate(sconn: Connection) -> None:
+    """Take SQLite's write lock for the unit of work on `sconn` without blocking the event loop.
+
+    The connections of the units of work run on the loop's thread with `busy_timeout` 0: a lock
+    held by another process makes `BEGIN IMMEDIATE` fail at once, and the wait happens here, in
+    short sleeps, while the loop goes on serving (the driver's busy wait would freeze it)."""
+    dbapi = sconn.connection.dbapi_connection
+    assert dbapi is not None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WRITE_LOCK_WAIT
+    pause = 0.001
+    while True:
+        try:
+            dbapi.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or loop.time() + pause > deadline:
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.05)
+
+
+def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Take transaction control from the driver so BEGIN IMMEDIATE can be issued below.
@@ -562,9 +616,15 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")  # deferred: reads only, never the write lock
+            return
+        dbapi = conn.connection.dbapi_connection
+        if getattr(dbapi, "in_transaction", False):
+            return  # `_begin_immediate` took the lock already
         conn.exec_driver_sql("BEGIN IMMEDIATE")
