@@ -112,25 +112,18 @@ def serve(
 def worker(
     config: ConfigOpt = None,
     database_url: DatabaseOpt = None,
-    count: Annotated[int | None, typer.Option(help="Worker tasks in this process.")] = None,
+    count: Annotated[
+        int | None, typer.Option(help="Worker tasks per lane (sends, webhooks) in this process.")
+    ] = None,
 ) -> None:
     """Run job workers only (scale out: run several, on PostgreSQL). Stops cleanly on SIGTERM."""
-    from signalpost.kit.queue import Worker
+    from signalpost.app import build_workers
 
     settings = settings_from(config, database_url=database_url)
     n = count if count is not None else max(settings.workers, 1)
 
     async def go(ctx: AppContext) -> None:
-        workers = [
-            Worker(
-                ctx.db,
-                ctx.job_kinds,
-                poll_interval=settings.worker_poll_interval,
-                lease=settings.job_lease_seconds,
-                linger=settings.worker_linger,
-            )
-            for _ in range(n)
-        ]
+        workers = build_workers(ctx, n)
         loop = asyncio.get_running_loop()
 
         def stop_all() -> None:
@@ -139,7 +132,9 @@ def worker(
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop_all)
-        print(f"signalpost worker: {n} task(s) on {settings.safe_database_url}", flush=True)
+        print(
+            f"signalpost worker: {n} task(s) per lane on {settings.safe_database_url}", flush=True
+        )
         await asyncio.gather(*(w.run() for w in workers))
 
     tune_gc()

@@ -43,7 +43,8 @@ class Settings(BaseSettings):
     worker_poll_interval: float = Field(default=0.2, gt=0)
     # While busy, a worker lets due jobs gather this long before claiming them (kit.queue.Worker).
     worker_linger: float = Field(default=0.02, ge=0, le=5)
-    job_lease_seconds: float = Field(default=60.0, gt=0)
+    # A live worker renews its leases every third of this; a dead one is found out after it.
+    job_lease_seconds: float = Field(default=10.0, gt=0)
     log_level: str = "info"
     # FastAPI's native OpenTelemetry (spans, metrics and logs to the process's global providers):
     # off unless asked for, since checking for providers on every request has a cost.

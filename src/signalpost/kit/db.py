@@ -507,7 +507,9 @@ class Database:
         # SQLite allows one writer; serialize this process's transactions so they queue in memory
         # instead of failing with "database is locked". Other processes wait on busy_timeout.
         self._lock = WriteTurns() if self.is_sqlite else None
-        self.jobs_available = asyncio.Event()
+        # Set when this process queued jobs (or made some due): the workers of each lane wait on
+        # their own event (see `jobs_signal`).
+        self._job_signals: dict[str, asyncio.Event] = {}
         # When jobs queued by this process for later become due (a heap of Unix seconds): an idle
         # worker sleeps until the first of them, not a whole poll interval.
         self._due: list[float] = []
@@ -547,7 +549,7 @@ class Database:
             if self._lock is not None:
                 self._lock.release()
         if uow.jobs_enqueued:
-            self.jobs_available.set()
+            self.jobs_queued()
         if uow.next_due is not None and len(self._due) < MAX_DUE_HINTS:
             heapq.heappush(self._due, uow.next_due)
         await uow._run_after_commit()
@@ -564,6 +566,18 @@ class Database:
                 return fn(sconn)
         async with self.engine.connect() as conn:
             return await conn.run_sync(fn)
+
+    def jobs_signal(self, lane: str = "default") -> asyncio.Event:
+        """The event the workers of `lane` wait on for jobs this process queued."""
+        signal = self._job_signals.get(lane)
+        if signal is None:
+            signal = self._job_signals[lane] = asyncio.Event()
+        return signal
+
+    def jobs_queued(self) -> None:
+        """Wake the idle workers of every lane: this process queued jobs (or made some due)."""
+        for signal in self._job_signals.values():
+            signal.set()
 
     def seconds_to_due(self) -> float | None:
         """Seconds until the next job this process queued for later is due, if it knows of one."""
