@@ -126,6 +126,7 @@ def build_workers(
             ctx.db,
             kinds,
             poll_interval=settings.worker_poll_interval,
+            concurrency=settings.worker_concurrency,
             lease=settings.job_lease_seconds,
             linger=settings.worker_linger,
             before_claim=before_claim,

@@ -11,6 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
+
+from signalpost.context import AppContext
+from signalpost.models import messages
 
 from tests.conftest import Account, unique_number
 from tests.support.messaging import make_sender
@@ -26,8 +30,15 @@ PROBES = 20
 
 @pytest.fixture(scope="module")
 def settings_overrides() -> dict[str, Any]:
-    # The sandbox's shape: one in-process worker; the receiver answers within the timeout, slowly.
-    return {"workers": 1, "webhook_timeout": 10.0, "worker_poll_interval": 0.2}
+    # The sandbox's shape: one in-process worker task (per lane); the receiver answers within the
+    # timeout, slowly. Few places per worker task: the backlog a drill at 200 messages/s builds
+    # against 800 places, at a rate a test can afford.
+    return {
+        "workers": 1,
+        "worker_concurrency": 8,
+        "webhook_timeout": 10.0,
+        "worker_poll_interval": 0.2,
+    }
 
 
 async def _load(base: str, key: str, number: str) -> None:
@@ -43,6 +54,19 @@ async def _load(base: str, key: str, number: str) -> None:
             r.raise_for_status()
 
         await asyncio.gather(*(send(i) for i in range(LOAD_MESSAGES)))
+
+
+def _unsent(server: RunningServer, number: str) -> int:
+    async def go(ctx: AppContext) -> int:
+        async with ctx.db.transaction() as uow:
+            query = (
+                select(func.count())
+                .select_from(messages)
+                .where(messages.c.from_number == number, messages.c.sent_at.is_(None))
+            )
+            return int((await uow.conn.execute(query)).scalar_one())
+
+    return server.run(go)
 
 
 def _seconds(text: str) -> float:
@@ -64,7 +88,9 @@ def test_a_slow_receiver_does_not_hold_up_another_organizations_sends(
     )
 
     asyncio.run(_load(server.base_url, account.api_key, slow.number))
-    # The slow receiver has a backlog of deliveries by now, seconds deep.
+    # The load's own sends are done (they are not what the probes may wait for) ...
+    wait_until(lambda: _unsent(server, slow.number) == 0, 30)
+    # ... while the slow receiver has a backlog of deliveries, seconds deep.
     wait_until(lambda: len(receiver.on(slow.hook_path)) >= 50, 20)
     assert len(receiver.on(slow.hook_path)) < 2 * LOAD_MESSAGES
 

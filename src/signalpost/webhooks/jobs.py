@@ -15,6 +15,7 @@ the database says the delivery is. One `kit.httpclient.HttpClient` per process l
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -73,34 +74,49 @@ class HostGate:
     A POST takes a slot before its timeout starts: the time a batch's POSTs wait for a connection
     of our own must not count against the receiver's `webhook_timeout`. But a slow receiver must
     not keep deliveries waiting here either, holding their jobs (and the lane's places) for
-    minutes: when the slots are full and the POSTs already waiting would take more than
-    `MAX_HOST_WAIT` s to get one at the host's recent pace, a POST is not made now but put off
-    (`wait_estimate` s, no attempt counted).
+    minutes: a POST that would wait more than `MAX_HOST_WAIT` s for a slot, at the host's recent
+    pace, is put off instead (no attempt counted), to when the host should have room for it:
+    the POSTs put off line up behind each other at that pace, so that each comes back about once
+    rather than all of them every second.
     """
 
     def __init__(self, width: int) -> None:
         self.width = width
         self.slots = asyncio.Semaphore(width)
-        self.busy = 0  # POSTs holding a slot
-        self.waiting = 0  # POSTs waiting for one
+        self.queued = 0  # POSTs admitted and not finished (holding a slot or waiting for one)
         self.latency = 0.0  # seconds per POST, a moving average
+        self.booked_until = 0.0  # monotonic time up to which POSTs put off are lined up
 
     def wait_estimate(self) -> float:
-        """Seconds until one more POST would get a slot, at the recent pace (0: one is free)."""
-        if self.busy < self.width:
+        """Seconds one more POST would wait for a slot, at the recent pace (0: one is free)."""
+        if self.queued < self.width:
             return 0.0
-        return (self.waiting + 1) / self.width * self.latency
+        return (self.queued - self.width + 1) / self.width * self.latency
 
-    def took(self, seconds: float) -> None:
-        self.latency += (seconds - self.latency) * LATENCY_WEIGHT
+    def admit(self, now: float) -> float | None:
+        """None: go ahead (the POST is counted in until `done`); else put it off so many s."""
+        wait = self.wait_estimate()
+        if wait <= MAX_HOST_WAIT:
+            self.queued += 1
+            return None
+        at = max(now + wait, self.booked_until)
+        self.booked_until = at + self.latency / self.width
+        # Whole seconds, so that the POSTs put off together share their new jobs.
+        return float(min(MAX_PUT_OFF, max(MIN_PUT_OFF, math.ceil(at - now))))
+
+    def done(self, seconds: float | None) -> None:
+        """An admitted POST ended after holding a slot `seconds` (None: it never got one)."""
+        self.queued -= 1
+        if seconds is not None:
+            self.latency += (seconds - self.latency) * LATENCY_WEIGHT
 
 
 # How long a POST may wait for a slot of its receiving host before it is put off instead.
 MAX_HOST_WAIT = 1.0
 LATENCY_WEIGHT = 0.2
-# A POST put off waits at least this long (at most `MAX_PUT_OFF`).
-MIN_PUT_OFF = 0.5
-MAX_PUT_OFF = 30.0
+# A POST put off waits at least this long, at most `MAX_PUT_OFF` (seconds).
+MIN_PUT_OFF = 1.0
+MAX_PUT_OFF = 300.0
 
 
 def host_slots(ctx: AppContext) -> dict[str, HostGate]:
@@ -116,37 +132,35 @@ class PutOff:
     delay: float
 
 
-async def _post(
-    slots: dict[str, HostGate] | None,
-    http: HttpClient,
-    post: _Post,
-    timeout: float,
-) -> service.AttemptResult | PutOff:
+def _admit(slots: dict[str, HostGate] | None, post: _Post, now: float) -> HostGate | PutOff | None:
+    """The gate a POST goes through (admitted), or that it is put off; None: no gate."""
     if slots is None:
-        return await service.post(http, post.step.url, post.body, post.headers, timeout)
+        return None
     try:
         to = destination(post.step.url)
     except HttpError:  # service.post records the failed attempt
-        return await service.post(http, post.step.url, post.body, post.headers, timeout)
+        return None
     gate = slots.get(f"{to.host}:{to.port}")
     if gate is None:
         gate = slots[f"{to.host}:{to.port}"] = HostGate(PER_HOST)
-    wait = gate.wait_estimate()
-    if wait > MAX_HOST_WAIT:
-        return PutOff(min(MAX_PUT_OFF, max(MIN_PUT_OFF, wait)))
-    gate.waiting += 1
-    try:
-        await gate.slots.acquire()
-    finally:
-        gate.waiting -= 1
-    gate.busy += 1
-    started = time.monotonic()
-    try:
+    delay = gate.admit(now)
+    return gate if delay is None else PutOff(delay)
+
+
+async def _post(
+    gate: HostGate | PutOff | None, http: HttpClient, post: _Post, timeout: float
+) -> service.AttemptResult | PutOff:
+    if isinstance(gate, PutOff):
+        return gate
+    if gate is None:
         return await service.post(http, post.step.url, post.body, post.headers, timeout)
+    started = None
+    try:
+        async with gate.slots:
+            started = time.monotonic()
+            return await service.post(http, post.step.url, post.body, post.headers, timeout)
     finally:
-        gate.busy -= 1
-        gate.slots.release()
-        gate.took(time.monotonic() - started)
+        gate.done(time.monotonic() - started if started is not None else None)
 
 
 # From this many signatures on, a batch signs on a worker thread: the signing library releases the
@@ -213,7 +227,11 @@ async def deliver_batch(
         for (job, event_id, step, body, _), headers in zip(unsigned, signed, strict=True)
     ]
 
-    outcomes = await asyncio.gather(*(_post(slots, http, p, config.timeout) for p in posts))
+    now_ = time.monotonic()
+    gates = [_admit(slots, p, now_) for p in posts]  # counted in here, released in `_post`
+    outcomes = await asyncio.gather(
+        *(_post(g, http, p, config.timeout) for g, p in zip(gates, posts, strict=True))
+    )
     posts, results = _made(posts, outcomes, plan)
 
     async with db.transaction() as uow:
