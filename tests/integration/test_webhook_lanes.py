@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 
 from signalpost.context import AppContext
 from signalpost.models import messages
-
 from tests.conftest import Account, unique_number
 from tests.support.messaging import make_sender
 from tests.support.receiver import WebhookReceiver
