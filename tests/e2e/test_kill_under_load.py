@@ -32,8 +32,9 @@ from tests.support.wait import wait_until
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 ROUNDS = 3
-RATE = 40.0  # messages/s
-ROUND_SECONDS = 4.0  # load between kills
+RATE = 15.0  # messages/s
+SENDERS = 8
+ROUND_SECONDS = 3.0  # load between kills (and after the last)
 FINAL = {"delivered", "delivery_failed", "delivery_unconfirmed", "sending_failed", "expired"}
 
 
@@ -65,8 +66,9 @@ class Cluster:
     def bases(self) -> list[str]:
         return [f"http://127.0.0.1:{p}" for p in self.ports]
 
-    def kill_and_restart(self, round_: int) -> None:
-        """SIGKILL one API process (alternating) and the worker process; start both again."""
+    def kill_and_restart(self, round_: int) -> str:
+        """SIGKILL one API process (alternating) and the worker process; start both again.
+        Returns the restarted API process's address."""
         i = round_ % len(self.apis)
         for proc in (self.apis[i], self.workers[-1]):
             proc.send_signal(signal.SIGKILL)
@@ -75,25 +77,31 @@ class Cluster:
             self.kills += 1
         self.apis[i] = self._serve(self.ports[i])
         self.workers.append(self._worker())
+        return self.bases()[i]
 
     def all(self) -> list[subprocess.Popen[bytes]]:
         return [*self.apis, *self.workers]
 
 
 async def _load(cluster: Cluster, key: str, number: str, stop_at: list[float]) -> dict[str, Any]:
-    """Sends at `RATE` until `stop_at[0]`, through whichever API process answers."""
+    """Sends at about `RATE` from `SENDERS` clients until `stop_at[0]`, each message through
+    whichever API process answers (a load balancer's part)."""
     accepted: list[str] = []
     unanswered = 0
+    scheduled = 0
     headers = {"Authorization": f"Bearer {key}"}
-    async with httpx.AsyncClient(headers=headers, timeout=10) as http:
-        i = 0
-        start = time.monotonic()
+    start = time.monotonic()
+
+    async def sender(http: httpx.AsyncClient) -> None:
+        nonlocal unanswered, scheduled
         while time.monotonic() < stop_at[0]:
+            i = scheduled
+            scheduled += 1
             delay = start + i / RATE - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
             body = {"from": number, "to": f"+1415888{i % 10000:04d}", "text": f"k{i}"}
-            for attempt in range(2 * len(cluster.ports)):
+            for attempt in range(20):
                 base = cluster.bases()[(i + attempt) % len(cluster.ports)]
                 try:
                     r = await http.post(f"{base}/v2/messages", json=body)
@@ -106,16 +114,22 @@ async def _load(cluster: Cluster, key: str, number: str, stop_at: list[float]) -
                 r.raise_for_status()
                 accepted.append(r.json()["data"]["id"])
                 break
-            i += 1
+
+    async with httpx.AsyncClient(headers=headers, timeout=10) as http:
+        await asyncio.gather(*(sender(http) for _ in range(SENDERS)))
     return {"accepted": accepted, "unanswered": unanswered}
 
 
 async def _drive(cluster: Cluster, key: str, number: str) -> dict[str, Any]:
     stop_at = [float("inf")]
+    started = time.monotonic()
     load = asyncio.create_task(_load(cluster, key, number, stop_at))
     for round_ in range(ROUNDS):
         await asyncio.sleep(ROUND_SECONDS)  # load runs meanwhile (the interval between kills)
-        cluster.kill_and_restart(round_)
+        restarted = cluster.kill_and_restart(round_)
+        # The next kill comes once the restarted API process serves again (one always does).
+        await asyncio.to_thread(wait_until, lambda base=restarted: ready(base), 40, 0.1)
+        print(f"round {round_}: restarted at {time.monotonic() - started:.1f} s")
     stop_at[0] = time.monotonic() + ROUND_SECONDS
     return await load
 
@@ -202,9 +216,12 @@ def test_kill_9_of_api_and_worker_processes_under_load_loses_and_repeats_nothing
             },
         ).raise_for_status()
 
+        t0 = time.monotonic()
         load = asyncio.run(_drive(cluster, key, number))
         accepted = set(load["accepted"])
+        t1 = time.monotonic()
         state = asyncio.run(_settled(pg_url, accepted))
+        print(f"load {t1 - t0:.1f} s, settling {time.monotonic() - t1:.1f} s")
         stored = state["ids"]
         seen: dict[str, set[str]] = defaultdict(set)  # (message id, type) → event ids received
         posts: dict[str, int] = defaultdict(int)
