@@ -49,6 +49,13 @@ def _current(conn: Connection) -> tuple[str | None, str | None]:
     return current, head
 
 
+async def has_schema(db: Database) -> bool:
+    """Whether the database holds a signalpost schema (at any revision)."""
+    from sqlalchemy import inspect
+
+    return bool(await db.read(lambda c: inspect(c).has_table("alembic_version")))
+
+
 async def is_current(db: Database) -> bool:
     """True when the database is at the newest migration (a read: no write lock, no write turn)."""
     current, head = await db.read(_current)
