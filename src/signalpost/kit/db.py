@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import functools
 import heapq
-import sqlite3
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping, Sequence
@@ -28,7 +27,6 @@ from sqlalchemy import (
     Update,
     bindparam,
     create_engine,
-    event,
     insert,
     update,
 )
@@ -36,6 +34,8 @@ from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
+
+from signalpost.kit import sqlite
 
 T = TypeVar("T")
 
@@ -515,9 +515,9 @@ class Database:
         self._due: list[float] = []
         self.sync_engine: Engine | None = None
         if self.is_sqlite:
-            _configure_sqlite(self.engine.sync_engine, busy_timeout_ms=30_000)
+            sqlite.configure_sqlite(self.engine.sync_engine, busy_timeout_ms=30_000)
             # The units of work: on the event loop's thread, never waiting in the driver (see
-            # `_begin_immediate`).
+            # `kit.sqlite.begin_immediate`).
             self.sync_engine = create_engine(
                 self.url.replace("+aiosqlite", "", 1),
                 echo=echo,
@@ -525,7 +525,7 @@ class Database:
                 json_deserializer=_json_value,
                 connect_args={"timeout": 0, "check_same_thread": False},
             )
-            _configure_sqlite(self.sync_engine, busy_timeout_ms=0)
+            sqlite.configure_sqlite(self.sync_engine, busy_timeout_ms=0)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[UnitOfWork]:
@@ -535,7 +535,7 @@ class Database:
         try:
             if self.sync_engine is not None:
                 with self.sync_engine.connect() as sconn:
-                    await _begin_immediate(sconn)
+                    await sqlite.begin_immediate(sconn)
                     with sconn.begin():
                         uow = UnitOfWork(Conn(sync_conn=sconn), self)
                         yield uow
@@ -561,7 +561,7 @@ class Database:
         reader waits for no writer, so it runs on the event loop's thread like a unit of work.
         """
         if self.sync_engine is not None:
-            reader = self.sync_engine.connect().execution_options(**{READ_ONLY: True})
+            reader = self.sync_engine.connect().execution_options(**{sqlite.READ_ONLY: True})
             with reader as sconn, sconn.begin():
                 return fn(sconn)
         async with self.engine.connect() as conn:
@@ -590,55 +590,3 @@ class Database:
         await self.engine.dispose()
         if self.sync_engine is not None:
             self.sync_engine.dispose()
-
-
-# How long a unit of work waits for SQLite's write lock held by another process (a one-shot command,
-# a test reading the file) before it fails, as the driver's `busy_timeout` would.
-WRITE_LOCK_WAIT = 30.0
-# Execution option of `Database.read`'s connections: a deferred transaction, no write lock.
-READ_ONLY = "signalpost_read_only"
-
-
-async def _begin_immediate(sconn: Connection) -> None:
-    """Take SQLite's write lock for the unit of work on `sconn` without blocking the event loop.
-
-    The connections of the units of work run on the loop's thread with `busy_timeout` 0: a lock
-    held by another process makes `BEGIN IMMEDIATE` fail at once, and the wait happens here, in
-    short sleeps, while the loop goes on serving (the driver's busy wait would freeze it)."""
-    dbapi = sconn.connection.dbapi_connection
-    assert dbapi is not None
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WRITE_LOCK_WAIT
-    pause = 0.001
-    while True:
-        try:
-            dbapi.execute("BEGIN IMMEDIATE")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or loop.time() + pause > deadline:
-                raise
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, 0.05)
-
-
-def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # Take transaction control from the driver so BEGIN IMMEDIATE can be issued below.
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        if conn.get_execution_options().get(READ_ONLY):
-            conn.exec_driver_sql("BEGIN")  # deferred: reads only, never the write lock
-            return
-        dbapi = conn.connection.dbapi_connection
-        if getattr(dbapi, "in_transaction", False):
-            return  # `_begin_immediate` took the lock already
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
