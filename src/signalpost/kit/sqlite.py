@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from signalpost.kit import packed
+
 # How long a unit of work waits for SQLite's write lock held by another process (a one-shot command,
 # a test reading the file) before it fails, as the driver's `busy_timeout` would.
 WRITE_LOCK_WAIT = 30.0
@@ -48,11 +50,15 @@ def configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
         # Take transaction control from the driver so BEGIN IMMEDIATE can be issued below.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
+        # Takes effect on a database still empty (before the first table), so every database this
+        # server creates can give the space of purged rows back (`PRAGMA incremental_vacuum`).
+        cur.execute("PRAGMA auto_vacuum=INCREMENTAL")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cur.close()
+        dbapi_conn.create_function(packed.SQL_FUNCTION, 1, packed.sqlite_unpack, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
