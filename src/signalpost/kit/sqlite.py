@@ -52,7 +52,10 @@ def configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
         cur = dbapi_conn.cursor()
         # Takes effect on a database still empty (before the first table), so every database this
         # server creates can give the space of purged rows back (`PRAGMA incremental_vacuum`).
-        cur.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        # Only there: on a database in use, setting it would wait for a writer's lock.
+        cur.execute("SELECT 1 FROM sqlite_master LIMIT 1")
+        if cur.fetchone() is None:
+            cur.execute("PRAGMA auto_vacuum=INCREMENTAL")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
