@@ -204,3 +204,13 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     url, name = create_pg_database()
     yield url
     drop_pg_database(name)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Figures tests recorded with `record_property("kill_drill", …)`, shown after every run
+    (CI runs without -s: the counts of the kill -9 drill must be visible there too)."""
+    for outcome in ("passed", "failed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            for name, value in getattr(report, "user_properties", []):
+                if name == "kill_drill":
+                    terminalreporter.write_line(f"{report.nodeid} ({outcome}): {value}")

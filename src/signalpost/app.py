@@ -7,7 +7,7 @@ import contextlib
 import importlib
 import inspect
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -25,7 +25,7 @@ from signalpost.kit.foreground import Foreground, TrackRequests
 from signalpost.kit.jsonio import JSONResponse
 from signalpost.kit.limits import RequestGuard, RequestLimits
 from signalpost.kit.metrics import CountRequests, ProcessMetrics
-from signalpost.kit.queue import JobKind, Worker
+from signalpost.kit.queue import JobKind, Worker, lanes
 from signalpost.retention import service as retention
 from signalpost.settings import Settings
 
@@ -120,6 +120,27 @@ async def close_resources(ctx: AppContext) -> None:
             log.exception("closing %r failed", resource)
 
 
+def build_workers(
+    ctx: AppContext, count: int, *, before_claim: Callable[[], Awaitable[bool]] | None = None
+) -> list[Worker]:
+    """`count` workers for each lane of the job kinds (kit.queue.lanes): webhook deliveries, which
+    wait on receivers outside, are claimed and run apart from sends and receipts."""
+    settings = ctx.settings
+    return [
+        Worker(
+            ctx.db,
+            kinds,
+            poll_interval=settings.worker_poll_interval,
+            concurrency=settings.worker_concurrency,
+            lease=settings.job_lease_seconds,
+            linger=settings.worker_linger,
+            before_claim=before_claim,
+        )
+        for kinds in lanes(ctx.job_kinds).values()
+        for _ in range(count)
+    ]
+
+
 async def prepare(ctx: AppContext) -> accounts.Bootstrap:
     """Migrate the schema and make sure the default organization and keys exist."""
     await migrate.upgrade(ctx.db)
@@ -182,17 +203,11 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAP
         on_ready = getattr(app.state, "on_ready", None)
         if on_ready is not None:
             on_ready(boot)
-        workers = [
-            Worker(
-                ctx.db,
-                ctx.job_kinds,
-                poll_interval=settings.worker_poll_interval,
-                lease=settings.job_lease_seconds,
-                linger=settings.worker_linger,
-                before_claim=foreground.wait_quiet,  # requests first (kit.foreground)
-            )
-            for _ in range(settings.workers if workers_enabled else 0)
-        ]
+        workers = build_workers(
+            ctx,
+            settings.workers if workers_enabled else 0,
+            before_claim=foreground.wait_quiet,  # requests first (kit.foreground)
+        )
         tasks = [asyncio.create_task(w.run()) for w in workers]
         stop_sweep = asyncio.Event()
         if workers:

@@ -131,10 +131,12 @@ def serve(
 def worker(
     config: ConfigOpt = None,
     database_url: DatabaseOpt = None,
-    count: Annotated[int | None, typer.Option(help="Worker tasks in this process.")] = None,
+    count: Annotated[
+        int | None, typer.Option(help="Worker tasks per lane (sends, webhooks) in this process.")
+    ] = None,
 ) -> None:
     """Run job workers only (scale out: run several, on PostgreSQL). Stops cleanly on SIGTERM."""
-    from signalpost.kit.queue import Worker
+    from signalpost.app import build_workers
     from signalpost.retention import service as retention
 
     settings = settings_from(config, database_url=database_url)
@@ -142,16 +144,7 @@ def worker(
     n = count if count is not None else max(settings.workers, 1)
 
     async def go(ctx: AppContext) -> None:
-        workers = [
-            Worker(
-                ctx.db,
-                ctx.job_kinds,
-                poll_interval=settings.worker_poll_interval,
-                lease=settings.job_lease_seconds,
-                linger=settings.worker_linger,
-            )
-            for _ in range(n)
-        ]
+        workers = build_workers(ctx, n)
         loop = asyncio.get_running_loop()
 
         def stop_all() -> None:
@@ -160,7 +153,7 @@ def worker(
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop_all)
-        started = f"signalpost worker: {n} task(s) on {settings.safe_database_url}"
+        started = f"signalpost worker: {n} task(s) per lane on {settings.safe_database_url}"
         if settings.log_format == "json":
             logging.getLogger("signalpost").info(started)
         else:

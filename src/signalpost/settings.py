@@ -92,9 +92,12 @@ class Settings(BaseSettings, SecretsFromFiles):
     api_key: str | None = None
     workers: int = Field(default=1, ge=0)
     worker_poll_interval: float = Field(default=0.2, gt=0)
+    # Jobs one worker task runs at once (per lane: sends and webhooks have workers of their own).
+    worker_concurrency: int = Field(default=800, ge=1)
     # While busy, a worker lets due jobs gather this long before claiming them (kit.queue.Worker).
     worker_linger: float = Field(default=0.02, ge=0, le=5)
-    job_lease_seconds: float = Field(default=60.0, gt=0)
+    # A live worker renews its leases every third of this; a dead one is found out after it.
+    job_lease_seconds: float = Field(default=10.0, gt=0)
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"  # json: one JSON object per line
     # When set, `GET /metrics` asks for `Authorization: Bearer <metrics_token>`.

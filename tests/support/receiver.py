@@ -40,6 +40,8 @@ class Behaviour:
     status: int = 200
     delay: float = 0.0
     body: bytes = b"ok"
+    times: int | None = None  # the delay applies to this many first requests only (None: all)
+    seen: int = 0
 
 
 @dataclass
@@ -61,6 +63,12 @@ class WebhookReceiver:
                 body = self.rfile.read(length)
                 behaviour = receiver.behaviours.get(self.path, Behaviour())
                 with receiver.lock:
+                    delay = behaviour.delay
+                    times = getattr(behaviour, "times", None)  # tests may bring their own kind
+                    if times is not None:
+                        behaviour.seen += 1
+                        if behaviour.seen > times:
+                            delay = 0.0
                     receiver.received.append(
                         Received(
                             self.path,
@@ -69,8 +77,8 @@ class WebhookReceiver:
                             time.time(),
                         )
                     )
-                if behaviour.delay:
-                    time.sleep(behaviour.delay)
+                if delay:
+                    time.sleep(delay)
                 try:
                     self.send_response(behaviour.status)
                     self.send_header("content-length", str(len(behaviour.body)))
@@ -100,8 +108,12 @@ class WebhookReceiver:
     def url(self, path: str = "/hooks") -> str:
         return self.base_url + path
 
-    def behave(self, path: str, status: int = 200, delay: float = 0.0) -> None:
-        self.behaviours[path] = Behaviour(status=status, delay=delay)
+    def behave(
+        self, path: str, status: int = 200, delay: float = 0.0, times: int | None = None
+    ) -> None:
+        """Answer POSTs to `path` with `status` after `delay` s (only the first `times` of them
+        slowly, if given)."""
+        self.behaviours[path] = Behaviour(status=status, delay=delay, times=times)
 
     def on(self, path: str) -> list[Received]:
         with self.lock:

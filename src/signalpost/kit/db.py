@@ -27,7 +27,6 @@ from sqlalchemy import (
     Update,
     bindparam,
     create_engine,
-    event,
     insert,
     update,
 )
@@ -36,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
 
-from signalpost.kit import packed
+from signalpost.kit import sqlite
 
 T = TypeVar("T")
 
@@ -252,6 +251,13 @@ class Conn:
             return self._sync.dialect
         assert self._async is not None
         return self._async.dialect
+
+    async def run_sync(self, fn: Callable[[Connection], T]) -> T:
+        """`fn(connection)` on the synchronous SQLAlchemy connection of this unit of work (Alembic)."""
+        if self._sync is not None:
+            return fn(self._sync)
+        assert self._async is not None
+        return await self._async.run_sync(fn)
 
     async def execute(
         self, statement: Executable, parameters: Any = None
@@ -501,21 +507,25 @@ class Database:
         # SQLite allows one writer; serialize this process's transactions so they queue in memory
         # instead of failing with "database is locked". Other processes wait on busy_timeout.
         self._lock = WriteTurns() if self.is_sqlite else None
-        self.jobs_available = asyncio.Event()
+        # Set when this process queued jobs (or made some due): the workers of each lane wait on
+        # their own event (see `jobs_signal`).
+        self._job_signals: dict[str, asyncio.Event] = {}
         # When jobs queued by this process for later become due (a heap of Unix seconds): an idle
         # worker sleeps until the first of them, not a whole poll interval.
         self._due: list[float] = []
         self.sync_engine: Engine | None = None
         if self.is_sqlite:
-            _configure_sqlite(self.engine.sync_engine)
+            sqlite.configure_sqlite(self.engine.sync_engine, busy_timeout_ms=30_000)
+            # The units of work: on the event loop's thread, never waiting in the driver (see
+            # `kit.sqlite.begin_immediate`).
             self.sync_engine = create_engine(
                 self.url.replace("+aiosqlite", "", 1),
                 echo=echo,
                 json_serializer=_json_text,
                 json_deserializer=_json_value,
-                connect_args={"timeout": 30, "check_same_thread": False},
+                connect_args={"timeout": 0, "check_same_thread": False},
             )
-            _configure_sqlite(self.sync_engine)
+            sqlite.configure_sqlite(self.sync_engine, busy_timeout_ms=0)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[UnitOfWork]:
@@ -524,10 +534,12 @@ class Database:
             await self._lock.acquire()
         try:
             if self.sync_engine is not None:
-                with self.sync_engine.connect() as sconn, sconn.begin():
-                    uow = UnitOfWork(Conn(sync_conn=sconn), self)
-                    yield uow
-                    await uow.flush()
+                with self.sync_engine.connect() as sconn:
+                    await sqlite.begin_immediate(sconn)
+                    with sconn.begin():
+                        uow = UnitOfWork(Conn(sync_conn=sconn), self)
+                        yield uow
+                        await uow.flush()
             else:
                 async with self.engine.connect() as conn, conn.begin():
                     uow = UnitOfWork(Conn(async_conn=conn), self)
@@ -537,10 +549,35 @@ class Database:
             if self._lock is not None:
                 self._lock.release()
         if uow.jobs_enqueued:
-            self.jobs_available.set()
+            self.jobs_queued()
         if uow.next_due is not None and len(self._due) < MAX_DUE_HINTS:
             heapq.heappush(self._due, uow.next_due)
         await uow._run_after_commit()
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        """`fn(connection)` in a read-only transaction of its own, outside the write turns.
+
+        On SQLite the transaction is deferred: it never takes the write lock, and in WAL mode a
+        reader waits for no writer, so it runs on the event loop's thread like a unit of work.
+        """
+        if self.sync_engine is not None:
+            reader = self.sync_engine.connect().execution_options(**{sqlite.READ_ONLY: True})
+            with reader as sconn, sconn.begin():
+                return fn(sconn)
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(fn)
+
+    def jobs_signal(self, lane: str = "default") -> asyncio.Event:
+        """The event the workers of `lane` wait on for jobs this process queued."""
+        signal = self._job_signals.get(lane)
+        if signal is None:
+            signal = self._job_signals[lane] = asyncio.Event()
+        return signal
+
+    def jobs_queued(self) -> None:
+        """Wake the idle workers of every lane: this process queued jobs (or made some due)."""
+        for signal in self._job_signals.values():
+            signal.set()
 
     def seconds_to_due(self) -> float | None:
         """Seconds until the next job this process queued for later is due, if it knows of one."""
@@ -553,24 +590,3 @@ class Database:
         await self.engine.dispose()
         if self.sync_engine is not None:
             self.sync_engine.dispose()
-
-
-def _configure_sqlite(engine: Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # Take transaction control from the driver so BEGIN IMMEDIATE can be issued below.
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        # Takes effect on a database still empty (before the first table), so every database this
-        # server creates can give the space of purged rows back (`PRAGMA incremental_vacuum`).
-        cur.execute("PRAGMA auto_vacuum=INCREMENTAL")
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
-        cur.close()
-        dbapi_conn.create_function(packed.SQL_FUNCTION, 1, packed.sqlite_unpack, deterministic=True)
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from signalpost.kit.db import Database
@@ -26,12 +28,19 @@ def _upgrade(conn: Connection, revision: str) -> None:
 
 
 async def upgrade(db: Database, revision: str = "head") -> None:
-    """Bring the schema to `revision`; safe to run from several processes at once on PostgreSQL."""
-    async with db.engine.begin() as conn:
+    """Bring the schema to `revision`; safe to run from several processes at once on PostgreSQL.
+
+    A schema already at the newest migration is only read (one-shot commands run this each time,
+    and must not take SQLite's write lock from a running server for nothing). Otherwise the
+    migration runs as a unit of work of the database (on SQLite: in the process's write turns).
+    """
+    if revision == "head" and await is_current(db):
+        return
+    async with db.transaction() as uow:
         if not db.is_sqlite:
             # One migrator at a time across processes.
-            await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7391843201)")
-        await conn.run_sync(_upgrade, revision)
+            await uow.conn.execute(text("SELECT pg_advisory_xact_lock(7391843201)"))
+        await uow.conn.run_sync(functools.partial(_upgrade, revision=revision))
 
 
 def _current(conn: Connection) -> tuple[str | None, str | None]:
@@ -44,14 +53,12 @@ async def has_schema(db: Database) -> bool:
     """Whether the database holds a signalpost schema (at any revision)."""
     from sqlalchemy import inspect
 
-    async with db.engine.connect() as conn:
-        return bool(await conn.run_sync(lambda c: inspect(c).has_table("alembic_version")))
+    return bool(await db.read(lambda c: inspect(c).has_table("alembic_version")))
 
 
 async def is_current(db: Database) -> bool:
-    """True when the database is at the newest migration."""
-    async with db.engine.connect() as conn:
-        current, head = await conn.run_sync(_current)
+    """True when the database is at the newest migration (a read: no write lock, no write turn)."""
+    current, head = await db.read(_current)
     return current == head
 
 

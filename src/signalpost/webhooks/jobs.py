@@ -15,6 +15,8 @@ the database says the delivery is. One `kit.httpclient.HttpClient` per process l
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,6 +49,9 @@ SLOTS_KEY = "webhooks.slots"
 JOB_ATTEMPTS = 10
 BATCH_SIZE = 200
 PER_HOST = 50  # connections to one receiver at a time
+# Deliveries run in a lane of their own (kit.queue.lanes): receivers that answer slowly hold up
+# other deliveries at most, never sends or receipts.
+LANE = "webhooks"
 
 
 def http_client(ctx: AppContext) -> HttpClient:
@@ -62,33 +67,100 @@ def http_client(ctx: AppContext) -> HttpClient:
     return client
 
 
-def host_slots(ctx: AppContext) -> dict[str, asyncio.Semaphore]:
-    """One semaphore per receiving host and port, as wide as the client's connections to it.
+class HostGate:
+    """The POSTs to one receiving host and port: at most `width` at a time (the client's
+    connections to it), and how long its answers take lately.
 
     A POST takes a slot before its timeout starts: the time a batch's POSTs wait for a connection
-    of our own must not count against the receiver's `webhook_timeout`.
+    of our own must not count against the receiver's `webhook_timeout`. But a slow receiver must
+    not keep deliveries waiting here either, holding their jobs (and the lane's places) for
+    minutes: a POST that would wait more than `MAX_HOST_WAIT` s for a slot, at the host's recent
+    pace, is put off instead (no attempt counted), to when the host should have room for it:
+    the POSTs put off line up behind each other at that pace, so that each comes back about once
+    rather than all of them every second.
     """
-    slots: dict[str, asyncio.Semaphore] = ctx.extras.setdefault(SLOTS_KEY, {})
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.slots = asyncio.Semaphore(width)
+        self.queued = 0  # POSTs admitted and not finished (holding a slot or waiting for one)
+        self.latency = 0.0  # seconds per POST, a moving average
+        self.booked_until = 0.0  # monotonic time up to which POSTs put off are lined up
+
+    def wait_estimate(self) -> float:
+        """Seconds one more POST would wait for a slot, at the recent pace (0: one is free)."""
+        if self.queued < self.width:
+            return 0.0
+        return (self.queued - self.width + 1) / self.width * self.latency
+
+    def admit(self, now: float) -> float | None:
+        """None: go ahead (the POST is counted in until `done`); else put it off so many s."""
+        wait = self.wait_estimate()
+        if wait <= MAX_HOST_WAIT:
+            self.queued += 1
+            return None
+        at = max(now + wait, self.booked_until)
+        self.booked_until = at + self.latency / self.width
+        # Whole seconds, so that the POSTs put off together share their new jobs.
+        return float(min(MAX_PUT_OFF, max(MIN_PUT_OFF, math.ceil(at - now))))
+
+    def done(self, seconds: float | None) -> None:
+        """An admitted POST ended after holding a slot `seconds` (None: it never got one)."""
+        self.queued -= 1
+        if seconds is not None:
+            self.latency += (seconds - self.latency) * LATENCY_WEIGHT
+
+
+# How long a POST may wait for a slot of its receiving host before it is put off instead.
+MAX_HOST_WAIT = 1.0
+LATENCY_WEIGHT = 0.2
+# A POST put off waits at least this long, at most `MAX_PUT_OFF` (seconds).
+MIN_PUT_OFF = 1.0
+MAX_PUT_OFF = 300.0
+
+
+def host_slots(ctx: AppContext) -> dict[str, HostGate]:
+    """The process's `HostGate`s, by receiving host and port."""
+    slots: dict[str, HostGate] = ctx.extras.setdefault(SLOTS_KEY, {})
     return slots
 
 
-async def _post(
-    slots: dict[str, asyncio.Semaphore] | None,
-    http: HttpClient,
-    post: _Post,
-    timeout: float,
-) -> service.AttemptResult:
+@dataclass(frozen=True)
+class PutOff:
+    """A POST not made: its receiving host is saturated; try again in `delay` s."""
+
+    delay: float
+
+
+def _admit(slots: dict[str, HostGate] | None, post: _Post, now: float) -> HostGate | PutOff | None:
+    """The gate a POST goes through (admitted), or that it is put off; None: no gate."""
     if slots is None:
-        return await service.post(http, post.step.url, post.body, post.headers, timeout)
+        return None
     try:
         to = destination(post.step.url)
     except HttpError:  # service.post records the failed attempt
+        return None
+    gate = slots.get(f"{to.host}:{to.port}")
+    if gate is None:
+        gate = slots[f"{to.host}:{to.port}"] = HostGate(PER_HOST)
+    delay = gate.admit(now)
+    return gate if delay is None else PutOff(delay)
+
+
+async def _post(
+    gate: HostGate | PutOff | None, http: HttpClient, post: _Post, timeout: float
+) -> service.AttemptResult | PutOff:
+    if isinstance(gate, PutOff):
+        return gate
+    if gate is None:
         return await service.post(http, post.step.url, post.body, post.headers, timeout)
-    slot = slots.get(f"{to.host}:{to.port}")
-    if slot is None:
-        slot = slots[f"{to.host}:{to.port}"] = asyncio.Semaphore(PER_HOST)
-    async with slot:
-        return await service.post(http, post.step.url, post.body, post.headers, timeout)
+    started = None
+    try:
+        async with gate.slots:
+            started = time.monotonic()
+            return await service.post(http, post.step.url, post.body, post.headers, timeout)
+    finally:
+        gate.done(time.monotonic() - started if started is not None else None)
 
 
 # From this many signatures on, a batch signs on a worker thread: the signing library releases the
@@ -132,7 +204,7 @@ async def deliver_batch(
     *,
     now: datetime | None = None,
     own_jobs: bool = True,
-    slots: dict[str, asyncio.Semaphore] | None = None,
+    slots: dict[str, HostGate] | None = None,
 ) -> dict[int, Exception]:
     """Make the next attempt of each event of the jobs; returns `RetryLater` for the jobs to run
     again.
@@ -157,7 +229,12 @@ async def deliver_batch(
         for (job, event_id, step, body, _), headers in zip(unsigned, signed, strict=True)
     ]
 
-    results = await asyncio.gather(*(_post(slots, http, p, config.timeout) for p in posts))
+    now_ = time.monotonic()
+    gates = [_admit(slots, p, now_) for p in posts]  # counted in here, released in `_post`
+    outcomes = await asyncio.gather(
+        *(_post(g, http, p, config.timeout) for g, p in zip(gates, posts, strict=True))
+    )
+    posts, results = _made(posts, outcomes, plan)
 
     async with db.transaction() as uow:
         mine = {j.id for j in await held(uow, jobs_)} if own_jobs else {j.id for j in jobs_}
@@ -166,6 +243,23 @@ async def deliver_batch(
         if not own_jobs:
             return settled.outcomes
         return await finish_settled(uow, settled, service.JOB_KIND, "event_ids")
+
+
+def _made(
+    posts: Sequence[_Post],
+    outcomes: Sequence[service.AttemptResult | PutOff],
+    plan: _Plan,
+) -> tuple[list[_Post], list[service.AttemptResult]]:
+    """The POSTs made and their results; the ones put off go to `plan.later`."""
+    made: list[_Post] = []
+    results: list[service.AttemptResult] = []
+    for p, outcome in zip(posts, outcomes, strict=True):
+        if isinstance(outcome, PutOff):
+            plan.later[p.job.id, p.event_id] = outcome.delay
+        else:
+            made.append(p)
+            results.append(outcome)
+    return made, results
 
 
 async def _read_states(
@@ -335,5 +429,6 @@ def kinds(ctx: AppContext) -> dict[str, JobKind]:
             batch_size=BATCH_SIZE,
             size=lambda job: len(event_ids(job)),
             retry=RetryPolicy(max_attempts=JOB_ATTEMPTS, base=1.0, cap=60.0),
+            lane=LANE,
         )
     }

@@ -59,6 +59,7 @@ from signalpost.kit.queue.store import (
 )
 from signalpost.kit.queue.worker import (
     BUSY_AFTER_CLAIM,
+    DEFAULT_LANE,
     SLICE_JOBS,
     WORKER_ID_MAX_CHARS,
     BatchHandler,
@@ -67,10 +68,12 @@ from signalpost.kit.queue.worker import (
     JobKind,
     Outcomes,
     Worker,
+    lanes,
 )
 
 __all__ = [
     "BUSY_AFTER_CLAIM",
+    "DEFAULT_LANE",
     "ERROR_MAX_CHARS",
     "SLICE_JOBS",
     "WORKER_ID_MAX_CHARS",
@@ -102,6 +105,7 @@ __all__ = [
     "finish_batch",
     "finish_settled",
     "held",
+    "lanes",
     "mark_failed",
     "requeue_expired_statement",
     "reschedule",

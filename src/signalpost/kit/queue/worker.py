@@ -49,6 +49,9 @@ Outcomes = Mapping[int, Exception]
 BatchHandler = Callable[[Database, list[Job]], Awaitable[Outcomes | None]]
 
 
+DEFAULT_LANE = "default"
+
+
 @dataclass
 class JobKind:
     """A handler and the retry policy for one job kind.
@@ -72,6 +75,10 @@ class JobKind:
 
     Jobs may carry several items each (`enqueue_items`); `size(job)` counts them, and `batch_size`
     is then a number of items: a batch takes jobs until their items reach it (at least one job).
+
+    `lane`: kinds of different lanes are claimed and run by different workers (`lanes`), so that
+    jobs waiting on something slow outside (a webhook receiver) never hold up the others' claims
+    or take their places.
     """
 
     handler: Handler | None = None
@@ -80,6 +87,7 @@ class JobKind:
     batch: BatchHandler | None = None
     batch_size: int = 100
     size: Callable[[Job], int] | None = None
+    lane: str = DEFAULT_LANE
 
     def __post_init__(self) -> None:
         given = [h for h in (self.handler, self.detached, self.batch) if h is not None]
@@ -87,6 +95,14 @@ class JobKind:
             raise ValueError("a JobKind needs exactly one of handler=, detached= and batch=")
         if self.batch_size < 1:
             raise ValueError("batch_size must be positive")
+
+
+def lanes(kinds: Mapping[str, JobKind]) -> dict[str, dict[str, JobKind]]:
+    """The kinds by lane: each lane gets workers of its own (`Worker(db, lane_kinds)`)."""
+    out: dict[str, dict[str, JobKind]] = {}
+    for name, kind in kinds.items():
+        out.setdefault(kind.lane, {})[name] = kind
+    return out
 
 
 def _default_worker_id() -> str:
@@ -122,6 +138,9 @@ class Worker:
     only a slice of its usual batch.
     While a job runs, the worker renews its lease every `lease / 3` s; a worker that dies stops
     renewing, and its jobs are claimed again once `lease` s have passed.
+
+    A worker's kinds are normally those of one lane (`lanes`); the workers of a lane wake up on
+    that lane's `Database.jobs_signal`.
     """
 
     def __init__(
@@ -156,6 +175,8 @@ class Worker:
         self._last_requeue = float("-inf")
         self._tasks: set[asyncio.Task[None]] = set()
         self._running: set[int] = set()  # ids of the jobs this worker holds
+        self.lane = "+".join(sorted({k.lane for k in kinds.values()})) or DEFAULT_LANE
+        self.jobs_available = db.jobs_signal(self.lane)
 
     def stop(self) -> None:
         """Claim nothing more; `run()` returns once the jobs in flight have finished."""
@@ -180,7 +201,7 @@ class Worker:
                         # that the requests waiting behind it are not held up for long.
                         want = min(want, SLICE_JOBS)
                     # Cleared before claiming: an enqueue that commits from now on wakes us up.
-                    self.db.jobs_available.clear()
+                    self.jobs_available.clear()
                     claimed = await self._claim(want)
                     if claimed:
                         self._busy_until = time.monotonic() + BUSY_AFTER_CLAIM
@@ -188,13 +209,13 @@ class Worker:
                         self._start(unit)
                     if len(claimed) == want:
                         # More may be due: the other workers of this process claim too.
-                        self.db.jobs_available.set()
+                        self.jobs_available.set()
                         await asyncio.sleep(0)  # let the started jobs begin
                         continue
                 woken = await self._wait(for_jobs=free > 0)
                 # Woken by an enqueue that another worker's claim, begun since, has taken in:
                 # claiming again would find nothing (each empty claim is a write transaction).
-                taken = woken and not self.db.jobs_available.is_set()
+                taken = woken and not self.jobs_available.is_set()
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
         finally:
@@ -274,7 +295,7 @@ class Worker:
         enqueue (`for_jobs`), or a free slot.
 
         True when an enqueue ended the wait."""
-        event = self.db.jobs_available if for_jobs else self._slot_freed
+        event = self.jobs_available if for_jobs else self._slot_freed
         timeout = self.poll_interval
         due = self.db.seconds_to_due() if for_jobs else None
         if due is not None:  # a job queued here for later is due before the next poll
