@@ -98,7 +98,10 @@ class RequireJSON:
 
 
 def build_context(settings: Settings) -> AppContext:
-    ctx = AppContext(settings=settings, db=Database(settings.database_url))
+    ctx = AppContext(
+        settings=settings,
+        db=Database(settings.database_url, listen_url=settings.database_listen_url),
+    )
     ctx.job_kinds = collect_job_kinds(ctx)
     return ctx
 

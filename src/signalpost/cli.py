@@ -154,7 +154,7 @@ def db_upgrade(config: ConfigOpt = None, database_url: DatabaseOpt = None) -> No
     settings = settings_from(config, database_url=database_url)
 
     async def go() -> None:
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, listen_url=settings.database_listen_url)
         try:
             await migrate.upgrade(db)
         finally:

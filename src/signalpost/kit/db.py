@@ -449,8 +449,11 @@ def async_url(url: str) -> str:
 class Database:
     """The engine, a job-arrival signal for in-process workers, and SQLite write serialization."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, listen_url: str | None = None) -> None:
         self.url = async_url(url)
+        # Where workers LISTEN for queued jobs (PostgreSQL; kit.queue.notify): the database itself,
+        # when `url` goes through a transaction-mode pooler.
+        self.listen_url = async_url(listen_url or url)
         self.is_sqlite = self.url.startswith("sqlite")
         # JSON columns through orjson: the standard library's encoder is a visible share of a send.
         kwargs: dict[str, Any] = {
@@ -471,7 +474,7 @@ class Database:
         # instead of failing with "database is locked". Other processes wait on busy_timeout.
         self._lock = WriteTurns() if self.is_sqlite else None
         self.jobs_available = asyncio.Event()
-        # When jobs queued by this process for later become due (a heap of Unix seconds): an idle
+        # When jobs queued for later (by this process, or announced by others) become due (a heap of Unix seconds): an idle
         # worker sleeps until the first of them, not a whole poll interval.
         self._due: list[float] = []
         self.sync_engine: Engine | None = None
@@ -507,9 +510,14 @@ class Database:
                 self._lock.release()
         if uow.jobs_enqueued:
             self.jobs_available.set()
-        if uow.next_due is not None and len(self._due) < MAX_DUE_HINTS:
-            heapq.heappush(self._due, uow.next_due)
+        if uow.next_due is not None:
+            self.note_due(uow.next_due)
         await uow._run_after_commit()
+
+    def note_due(self, at: float) -> None:
+        """Jobs become due at `at` (Unix seconds): idle workers wake then (see `seconds_to_due`)."""
+        if at > time.time() and len(self._due) < MAX_DUE_HINTS:
+            heapq.heappush(self._due, at)
 
     def seconds_to_due(self) -> float | None:
         """Seconds until the next job this process queued for later is due, if it knows of one."""
