@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.engine import RowMapping
 
 from signalpost.accounts.service import Organization
-from signalpost.context import AppContext
+from signalpost.context import AppContext, outbound_guard
 from signalpost.kit import ids, phone
 from signalpost.kit.clock import parse_datetime, utcnow
 from signalpost.kit.db import UnitOfWork
@@ -115,7 +115,7 @@ async def _prepare(
     ctx: AppContext, uow: UnitOfWork, org: Organization, req: SendRequest, now: datetime
 ) -> tuple[dict[str, Any], datetime]:
     """Check one message and build its row; returns it with the time its send job is due."""
-    to = req.to.strip()
+    to = req.to.strip(" ")
     validate_to_format(to)
     text = req.text if req.text else None
     media = list(req.media_urls)
@@ -130,7 +130,15 @@ async def _prepare(
     sent_text = content.text
     if sent_text is not None:
         sent_text = await links.shorten(
-            uow, ctx.settings, org.id, message_id, sender.profile, to, sent_text
+            uow,
+            ctx.settings,
+            org.id,
+            message_id,
+            sender.profile,
+            to,
+            sent_text,
+            guard=outbound_guard(ctx),
+            problems=req.link_problems,
         )
     content = replace(
         content, sent_text=sent_text, analysis=_analyze(content, sent_text, req, sender.profile)

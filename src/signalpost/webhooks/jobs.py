@@ -21,7 +21,7 @@ from datetime import datetime
 
 from sqlalchemy.engine import RowMapping
 
-from signalpost.context import AppContext
+from signalpost.context import AppContext, outbound_guard
 from signalpost.kit import ids
 from signalpost.kit.clock import utcnow
 from signalpost.kit.db import Database, UnitOfWork
@@ -57,7 +57,7 @@ def http_client(ctx: AppContext) -> HttpClient:
     """
     client = ctx.extras.get(HTTP_CLIENT_KEY)
     if not isinstance(client, HttpClient) or client.closed:
-        client = HttpClient(limit_per_host=PER_HOST)
+        client = HttpClient(limit_per_host=PER_HOST, guard=outbound_guard(ctx))
         ctx.extras[HTTP_CLIENT_KEY] = client
     return client
 
