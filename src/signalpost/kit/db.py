@@ -449,7 +449,14 @@ def async_url(url: str) -> str:
 class Database:
     """The engine, a job-arrival signal for in-process workers, and SQLite write serialization."""
 
-    def __init__(self, url: str, *, echo: bool = False, listen_url: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        listen_url: str | None = None,
+        transaction_pooler: bool = False,
+    ) -> None:
         self.url = async_url(url)
         # Where workers LISTEN for queued jobs (PostgreSQL; kit.queue.notify): the database itself,
         # when `url` goes through a transaction-mode pooler.
@@ -467,6 +474,8 @@ class Database:
             # Connections are kept (opening one costs a handshake, a few ms of CPU) up to what a
             # busy process holds at once: a group commit, claims, and a few batches in flight.
             kwargs.update(pool_size=16, max_overflow=16)
+            if transaction_pooler:
+                kwargs["connect_args"] = pgpool.pooler_connect_args()
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if not self.is_sqlite:
             pgpool.check_on_checkout(self.engine.sync_engine)

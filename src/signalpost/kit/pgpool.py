@@ -9,6 +9,8 @@ Connections in steady use cost nothing, and a server restart still costs no requ
 
 from __future__ import annotations
 
+import itertools
+import os
 import time
 from typing import Any
 
@@ -38,3 +40,19 @@ def check_on_checkout(engine: Engine) -> None:
                 dbapi_conn.ping()
             except Exception as exc:
                 raise DisconnectionError("connection failed its ping") from exc
+
+
+_statement_names = itertools.count()
+
+
+def pooler_connect_args() -> dict[str, Any]:
+    """asyncpg's arguments behind a transaction-mode pooler (PgBouncer `pool_mode = transaction`):
+    consecutive transactions may run on different server connections, so no statement stays
+    prepared from one to the next (no caches), and each prepared statement has a name of its own
+    (a name reused on a server connection where another client prepared it would clash)."""
+    pid = os.getpid()
+    return {
+        "statement_cache_size": 0,
+        "prepared_statement_cache_size": 0,
+        "prepared_statement_name_func": lambda: f"__sp_{pid}_{next(_statement_names)}__",
+    }
