@@ -1,7 +1,8 @@
 """Wake-ups across processes on PostgreSQL: `NOTIFY` when jobs are queued, `LISTEN` in workers.
 
 A transaction that queues jobs sends one notification on `CHANNEL` (delivered when it commits, not
-at all if it rolls back) whose payload is the earliest `run_at` of its jobs, in Unix seconds. Each
+at all if it rolls back) whose payload is the earliest `run_at` of its jobs, in Unix seconds, and
+the sending process's id (a process skips its own notifications: its workers heard already). Each
 worker process keeps one connection listening: a notification of due jobs wakes its workers at once
 (`Database.jobs_available`), one of jobs due later wakes them when those are due.
 So a job queued by an API process on another host starts within milliseconds, not after the
@@ -19,7 +20,9 @@ import contextlib
 import functools
 import heapq
 import logging
+import secrets
 import time
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -50,8 +53,20 @@ def announce(uow: UnitOfWork, due: float) -> None:
         earliest[0] = min(earliest[0], due)
 
 
+def _sender_id(db: Database) -> str:
+    """Who sent a notification: a process's listener skips its own (its workers heard already)."""
+    found = _senders.get(db)
+    if found is None:
+        found = _senders[db] = secrets.token_hex(6)
+    return found
+
+
+_senders: weakref.WeakKeyDictionary[Database, str] = weakref.WeakKeyDictionary()
+
+
 async def _send(uow: UnitOfWork, earliest: list[float]) -> None:
-    await uow.conn.execute(_NOTIFY, {"channel": CHANNEL, "payload": f"{earliest[0]:.3f}"})
+    payload = f"{earliest[0]:.3f} {_sender_id(uow.db)}"
+    await uow.conn.execute(_NOTIFY, {"channel": CHANNEL, "payload": payload})
 
 
 def connect_kwargs(url: str) -> dict[str, Any]:
@@ -88,8 +103,11 @@ class Listener:
                 await self._task
 
     def _on_notification(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        due_text, _, sender = payload.partition(" ")
+        if sender == _sender_id(self.db):
+            return  # queued by this process: its workers were told in-process (Database)
         try:
-            due = float(payload)
+            due = float(due_text)
         except ValueError:
             due = 0.0
         if due <= time.time():
