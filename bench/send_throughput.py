@@ -222,6 +222,81 @@ def process_cpu_seconds(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_of(pids: list[int]) -> float | None:
+    """CPU seconds of all these processes together (None if any is unknown)."""
+    total = 0.0
+    for pid in pids:
+        cpu = process_cpu_seconds(pid)
+        if cpu is None:
+            return None
+        total += cpu
+    return total
+
+
+async def drive_all(
+    targets: list[tuple[str, int]],
+    path: str,
+    bodies: list[bytes],
+    headers: dict[str, str],
+    concurrency: int,
+) -> LoadResult:
+    """`drive` against each API process at once, the bodies and connections dealt out evenly."""
+    n = len(targets)
+    parts = await asyncio.gather(
+        *(
+            drive(h, p, path, bodies[i::n], headers, max(1, concurrency // n))
+            for i, (h, p) in enumerate(targets)
+        )
+    )
+    total = LoadResult()
+    for part in parts:
+        total.requests += part.requests
+        total.errors += part.errors
+        total.latencies += part.latencies
+        total.ids += part.ids
+        total.elapsed = max(total.elapsed, part.elapsed)
+    return total
+
+
+async def start_servers(
+    args: argparse.Namespace, key: str, tmp: str, procs: list[subprocess.Popen[bytes]]
+) -> list[str]:
+    """Start the API processes (and worker processes); their base URLs once all are ready."""
+    env = {
+        **os.environ,
+        "SIGNALPOST_DATABASE_URL": args.database_url or f"sqlite+aiosqlite:///{tmp}/bench.db",
+        "SIGNALPOST_API_KEY": key,
+        "SIGNALPOST_RATE_LIMITS__ENABLED": "false",
+        "SIGNALPOST_LOG_LEVEL": "warning",
+        "SIGNALPOST_WORKERS": str(args.workers),
+        "SIGNALPOST_SIMULATOR_LATENCY": str(args.latency),
+    }
+    pin = ["taskset", "-c", args.taskset] if args.taskset else []
+    command = [*pin, sys.executable, "-m", "signalpost.cli"]
+    bases = []
+    for i in range(args.api_processes):
+        port = free_port()
+        serve = ["serve", "--no-workers"] if args.worker_processes else ["serve"]
+        procs.append(
+            subprocess.Popen(
+                [*command, *serve],
+                env={**env, "SIGNALPOST_PORT": str(port)},
+                cwd=tmp,
+                stdout=subprocess.DEVNULL,
+            )
+        )
+        bases.append(f"http://127.0.0.1:{port}/v2")
+        if i == 0:  # the first one applies the migrations before the others start
+            await wait_http(f"http://127.0.0.1:{port}/readyz")
+    for base in bases:
+        await wait_http(base.rsplit("/v2", 1)[0] + "/readyz")
+    for _ in range(args.worker_processes):
+        procs.append(
+            subprocess.Popen([*command, "worker"], env=env, cwd=tmp, stdout=subprocess.DEVNULL)
+        )
+    return bases
+
+
 # --- main ----------------------------------------------------------------------------------------
 
 
@@ -251,33 +326,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         key = args.api_key or "KEYbench" + secrets.token_hex(12)
         if args.base_url:
-            base = args.base_url.rstrip("/")
+            bases = [args.base_url.rstrip("/")]
         else:
-            port = free_port()
-            env = {
-                **os.environ,
-                "SIGNALPOST_DATABASE_URL": args.database_url
-                or f"sqlite+aiosqlite:///{tmp}/bench.db",
-                "SIGNALPOST_PORT": str(port),
-                "SIGNALPOST_API_KEY": key,
-                "SIGNALPOST_RATE_LIMITS__ENABLED": "false",
-                "SIGNALPOST_LOG_LEVEL": "warning",
-                "SIGNALPOST_WORKERS": str(args.workers),
-                "SIGNALPOST_SIMULATOR_LATENCY": str(args.latency),
-            }
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "signalpost.cli", "serve"],
-                    env=env,
-                    cwd=tmp,
-                    stdout=subprocess.DEVNULL,
-                )
-            )
-            base = f"http://127.0.0.1:{port}/v2"
-            await wait_http(base.rsplit("/v2", 1)[0] + "/readyz")
+            bases = await start_servers(args, key, tmp, procs)
+        base = bases[0]
         number = await setup(base, key, f"http://127.0.0.1:{receiver.port}/hooks")
         url = httpx.URL(base)
-        host, port_ = url.host, url.port or 80
+        targets = [(httpx.URL(b).host, httpx.URL(b).port or 80) for b in bases]
         headers = {"Authorization": f"Bearer {key}"}
         # Destinations outside the simulator's +1NPA55501XX outcome numbers: every message is delivered
         # after the simulator's latency (one "delivered after 30 s" number would set the end time).
@@ -288,27 +343,26 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             for i in range(args.messages)
         ]
         # Warm up (connections, caches), then measure.
-        await drive(
-            host,
-            port_,
+        await drive_all(
+            targets,
             url.path + "/messages",
             bodies[: args.concurrency * 2],
             headers,
             args.concurrency,
         )
         receiver.finalized.clear()
-        server = procs[0].pid if procs else None
-        cpu_start = process_cpu_seconds(server)
+        servers = [p.pid for p in procs]
+        cpu_start = cpu_of(servers)
         t_start = time.perf_counter()
-        send = await drive(host, port_, url.path + "/messages", bodies, headers, args.concurrency)
-        cpu_sent = process_cpu_seconds(server)
+        send = await drive_all(targets, url.path + "/messages", bodies, headers, args.concurrency)
+        cpu_sent = cpu_of(servers)
         accepted = set(send.ids)
         deadline = time.monotonic() + args.e2e_timeout
         while time.monotonic() < deadline and not accepted <= set(receiver.finalized):
             await asyncio.sleep(0.05)
         done = [receiver.finalized[i] for i in accepted if i in receiver.finalized]
         e2e_seconds = (max(done) - t_start) if done else 0.0
-        cpu_end = process_cpu_seconds(server)
+        cpu_end = cpu_of(servers)
         storage = None
         if args.report_storage and procs:
             storage = await _storage_report(procs[0], Path(tmp) / "bench.db")
@@ -345,6 +399,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "messages": args.messages,
             "concurrency": args.concurrency,
             "workers": args.workers,
+            "api_processes": args.api_processes,
+            "worker_processes": args.worker_processes,
             "send": {
                 **send.summary(),
                 # CPU time of the server per request while the requests ran (in-process workers
@@ -445,6 +501,22 @@ def main() -> None:
     parser.add_argument("--api-key", help="API key of the running server")
     parser.add_argument("--database-url", help="database for the server this script starts")
     parser.add_argument("--e2e-timeout", type=float, default=120.0)
+    parser.add_argument(
+        "--api-processes",
+        type=int,
+        default=1,
+        help="API processes (`serve`, each on its own port; with --worker-processes, "
+        "`serve --no-workers`); the load is spread over them",
+    )
+    parser.add_argument(
+        "--worker-processes",
+        type=int,
+        default=0,
+        help="separate `worker` processes (0: the API processes run the workers in-process)",
+    )
+    parser.add_argument(
+        "--taskset", help="CPU list to pin the server processes to (taskset -c), e.g. 0"
+    )
     parser.add_argument(
         "--report-storage",
         action="store_true",

@@ -103,7 +103,14 @@ class RequireJSON:
 
 
 def build_context(settings: Settings) -> AppContext:
-    ctx = AppContext(settings=settings, db=Database(settings.database_url))
+    ctx = AppContext(
+        settings=settings,
+        db=Database(
+            settings.database_url,
+            listen_url=settings.database_listen_url,
+            transaction_pooler=settings.database_transaction_pooler,
+        ),
+    )
     ctx.job_kinds = collect_job_kinds(ctx)
     return ctx
 

@@ -177,7 +177,11 @@ def db_upgrade(config: ConfigOpt = None, database_url: DatabaseOpt = None) -> No
     typer.echo(f"database: {settings.safe_database_url} ({database_source(settings)})", err=True)
 
     async def go() -> None:
-        db = Database(settings.database_url)
+        db = Database(
+            settings.database_url,
+            listen_url=settings.database_listen_url,
+            transaction_pooler=settings.database_transaction_pooler,
+        )
         try:
             await migrate.upgrade(db)
         finally:

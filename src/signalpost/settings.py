@@ -86,6 +86,11 @@ class Settings(BaseSettings, SecretsFromFiles):
     )
 
     database_url: str = "sqlite+aiosqlite:///./signalpost.db"
+    # PostgreSQL: where workers LISTEN for queued jobs, when `database_url` goes through a
+    # transaction-mode pooler such as PgBouncer (LISTEN needs a session); default: database_url.
+    database_listen_url: str | None = None
+    # PostgreSQL through a transaction-mode pooler (PgBouncer): no prepared statements kept.
+    database_transaction_pooler: bool = False
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     public_url: str | None = None

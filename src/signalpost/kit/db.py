@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import heapq
+import sqlite3
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping, Sequence
@@ -31,11 +32,12 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
 
-from signalpost.kit import sqlite
+from signalpost.kit import pgbulk, pgpool, sqlite, sqlitebulk
 
 T = TypeVar("T")
 
@@ -146,85 +148,12 @@ def _dependency_rank(table: Table) -> int:
     return table.metadata.sorted_tables.index(table)
 
 
-_Processor = Callable[[Any], Any] | None
-
-
-@functools.lru_cache(maxsize=256)
-def _sqlite_insert_plan(
-    table: Table, keys: tuple[str, ...], dialect: Dialect
-) -> tuple[str, list[tuple[str, _Processor]], list[Any]] | None:
-    """The SQL of a bulk insert of rows with these keys, each key's bind processor, and the values
-    of the other columns with a constant default (as SQLAlchemy would fill them in); None when a
-    key is no column or a column left out has another kind of default (then SQLAlchemy inserts)."""
-    given: list[tuple[str, _Processor]] = []
-    constants: list[Any] = []
-    columns: list[str] = []
-    defaulted: list[str] = []
-    quote = dialect.identifier_preparer
-    for column in table.c:
-        processor = column.type._cached_bind_processor(dialect)
-        if column.key in keys:
-            given.append((column.key, processor))
-            columns.append(quote.format_column(column))
-        elif column.default is not None:
-            if not column.default.is_scalar:
-                return None
-            value = column.default.arg  # type: ignore[attr-defined]
-            constants.append(processor(value) if processor else value)
-            defaulted.append(quote.format_column(column))
-    if len(given) != len(keys):
-        return None
-    names = columns + defaulted
-    sql = (
-        f"INSERT INTO {quote.format_table(table)} ({', '.join(names)}) "
-        f"VALUES ({', '.join('?' * len(names))})"
-    )
-    return sql, given, constants
-
-
-# `Conn.update_many`'s match: (parameter key, column name) pairs, compared for equality.
-Match = tuple[tuple[str, str], ...]
+Match = sqlitebulk.Match  # `Conn.update_many`'s match
 
 
 @functools.lru_cache(maxsize=256)
 def _update_statement(table: Table, match: Match) -> Update:
     return update(table).where(*(table.c[column] == bindparam(key) for key, column in match))
-
-
-@functools.lru_cache(maxsize=256)
-def _sqlite_update_plan(
-    table: Table, keys: tuple[str, ...], match: Match, dialect: Dialect
-) -> tuple[str, list[tuple[str, _Processor]]] | None:
-    """The SQL of an update setting the columns named by `keys` (less the match keys) where the
-    match columns equal their parameters, and the bind processor of each parameter in order."""
-    quote = dialect.identifier_preparer
-    matched = {key for key, _ in match}
-    sets = [k for k in keys if k not in matched]
-    if not sets or any(k not in table.c for k in sets) or not matched <= set(keys):
-        return None
-    order = [(k, table.c[k]) for k in sets] + [(key, table.c[col]) for key, col in match]
-    sql = (
-        f"UPDATE {quote.format_table(table)} SET "
-        + ", ".join(f"{quote.format_column(table.c[k])} = ?" for k in sets)
-        + " WHERE "
-        + " AND ".join(f"{quote.format_column(table.c[col])} = ?" for _, col in match)
-    )
-    return sql, [(k, c.type._cached_bind_processor(dialect)) for k, c in order]
-
-
-@functools.lru_cache(maxsize=64)
-def _sqlite_select_plan(
-    table: Table, column: str, dialect: Dialect
-) -> tuple[str, _Processor, list[tuple[str, _Processor]]]:
-    """`SELECT` every column of `table` `WHERE column IN (`, the key's bind processor, and each
-    column's key and result processor, in order."""
-    quote = dialect.identifier_preparer
-    sql = (
-        f"SELECT {', '.join(quote.format_column(c) for c in table.c)} "
-        f"FROM {quote.format_table(table)} WHERE {quote.format_column(table.c[column])} IN ("
-    )
-    key = table.c[column].type._cached_bind_processor(dialect)
-    return sql, key, [(c.key, c.type._cached_result_processor(dialect, None)) for c in table.c]
 
 
 # At most this many values in one `IN (…)` of `Conn.rows_where_in`.
@@ -268,16 +197,23 @@ class Conn:
         return await self._async.execute(statement, parameters)
 
     async def rows_where_in(
-        self, table: Table, column: str, values: Sequence[Any]
-    ) -> list[dict[str, Any]] | None:
-        """On SQLite, the rows of `table` whose `column` is one of `values`, every column, as
-        dicts; None on other backends (the caller runs its own statement, with its locks).
+        self, table: Table, column: str, values: Sequence[Any], *, for_update: bool = False
+    ) -> list[dict[str, Any]]:
+        """The rows of `table` whose `column` is one of `values`, every column, as dicts; with
+        `for_update`, locked until the transaction ends (SQLite: its single writer lock is).
 
         Straight through the driver, with each column's result processor: reading whole rows
         through SQLAlchemy's result machinery costs several times the query itself."""
         if self._sync is None:
-            return None
-        sql, key, columns = _sqlite_select_plan(table, column, self._sync.dialect)
+            assert self._async is not None
+            sql, bind, out = pgbulk.select_plan(table, column, for_update, self.dialect)
+            arg = [bind(v) for v in values] if bind else list(values)
+            records = await pgbulk.run(self._async, sql, [arg], fetch=True)
+            return [
+                {k: p(v) if p is not None else v for (k, p), v in zip(out, r, strict=True)}
+                for r in records
+            ]
+        sql, key, columns = sqlitebulk.select_plan(table, column, self._sync.dialect)
         rows: list[dict[str, Any]] = []
         cursor = self._sync.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
@@ -301,12 +237,23 @@ class Conn:
         """Update one row per parameter set, all with the same keys: the row whose `match` columns
         equal those parameters gets the other keys as column values. Returns the rows changed.
 
-        On SQLite straight through the driver's `executemany` (see `insert_many`)."""
+        On SQLite straight through the driver's `executemany` (see `insert_many`); on PostgreSQL
+        one statement from arrays (kit.pgbulk)."""
         if not rows:
             return 0
         plan = None
         if self._sync is not None:
-            plan = _sqlite_update_plan(table, tuple(rows[0]), match, self._sync.dialect)
+            plan = sqlitebulk.update_plan(table, tuple(rows[0]), match, self._sync.dialect)
+        else:
+            pg = pgbulk.update_plan(table, tuple(rows[0]), match, self.dialect)
+            if pg is not None:
+                assert self._async is not None
+                changed = 0
+                for part in pgbulk.distinct_runs(rows, [k for k, _ in match]):
+                    args = pgbulk.columns_of(part, pg[1])
+                    status = await pgbulk.run(self._async, pg[0], args, fetch=False)
+                    changed += pgbulk.rowcount(status)
+                return changed
         if plan is None:
             result = await self.execute(_update_statement(table, match), list(rows))
             return int(result.rowcount)
@@ -318,26 +265,42 @@ class Conn:
 
         On SQLite straight through the driver's `executemany`, with the columns' own bind
         processors: SQLAlchemy's per-row parameter handling costs several times the insert itself,
-        and group commits insert hundreds of rows at a time.
+        and group commits insert hundreds of rows at a time. On PostgreSQL one statement per
+        shape of row, from arrays (kit.pgbulk).
         """
-        if self._sync is None or not rows:
-            await self.execute(_insert(table), list(rows))
+        if not rows:
             return
         shapes: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
         for row in rows:
             shapes.setdefault(tuple(row), []).append(row)
+        if self._sync is None:
+            for keys, group in shapes.items():
+                await self._pg_insert(table, keys, group)
+            return
         for keys, group in shapes.items():
-            plan = _sqlite_insert_plan(table, keys, self._sync.dialect)
+            plan = sqlitebulk.insert_plan(table, keys, self._sync.dialect)
             if plan is None:
                 self._sync.execute(_insert(table), group)
             else:
                 sql, given, constants = plan
                 self._driver_executemany(sql, given, group, constants)
 
+    async def _pg_insert(
+        self, table: Table, keys: tuple[str, ...], rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        assert self._async is not None
+        plan = pgbulk.insert_plan(table, keys, self.dialect)
+        if plan is None:
+            await self.execute(_insert(table), list(rows))
+            return
+        sql, given, constants = plan
+        args = [*pgbulk.columns_of(rows, given), *constants]
+        await pgbulk.run(self._async, sql, args, fetch=False)
+
     def _driver_executemany(
         self,
         sql: str,
-        params: Sequence[tuple[str, _Processor]],
+        params: Sequence[tuple[str, sqlitebulk.Processor]],
         rows: Sequence[Mapping[str, Any]],
         constants: Sequence[Any] = (),
     ) -> int:
@@ -352,6 +315,8 @@ class Conn:
         try:
             cursor.executemany(sql, values)
             return int(cursor.rowcount)
+        except sqlite3.IntegrityError as exc:  # as SQLAlchemy would raise it
+            raise IntegrityError(sql, None, exc) from exc
         finally:
             cursor.close()
 
@@ -490,8 +455,18 @@ def async_url(url: str) -> str:
 class Database:
     """The engine, a job-arrival signal for in-process workers, and SQLite write serialization."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        listen_url: str | None = None,
+        transaction_pooler: bool = False,
+    ) -> None:
         self.url = async_url(url)
+        # Where workers LISTEN for queued jobs (PostgreSQL; kit.queue.notify): the database itself,
+        # when `url` goes through a transaction-mode pooler.
+        self.listen_url = async_url(listen_url or url)
         self.is_sqlite = self.url.startswith("sqlite")
         # JSON columns through orjson: the standard library's encoder is a visible share of a send.
         kwargs: dict[str, Any] = {
@@ -502,15 +477,21 @@ class Database:
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30}
         else:
-            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+            # Connections are kept (opening one costs a handshake, a few ms of CPU) up to what a
+            # busy process holds at once: a group commit, claims, and a few batches in flight.
+            kwargs.update(pool_size=16, max_overflow=16)
+            if transaction_pooler:
+                kwargs["connect_args"] = pgpool.pooler_connect_args()
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if not self.is_sqlite:
+            pgpool.check_on_checkout(self.engine.sync_engine)
         # SQLite allows one writer; serialize this process's transactions so they queue in memory
         # instead of failing with "database is locked". Other processes wait on busy_timeout.
         self._lock = WriteTurns() if self.is_sqlite else None
         # Set when this process queued jobs (or made some due): the workers of each lane wait on
         # their own event (see `jobs_signal`).
         self._job_signals: dict[str, asyncio.Event] = {}
-        # When jobs queued by this process for later become due (a heap of Unix seconds): an idle
+        # When jobs queued for later (by this process, or announced by others) become due (a heap of Unix seconds): an idle
         # worker sleeps until the first of them, not a whole poll interval.
         self._due: list[float] = []
         self.sync_engine: Engine | None = None
@@ -550,8 +531,8 @@ class Database:
                 self._lock.release()
         if uow.jobs_enqueued:
             self.jobs_queued()
-        if uow.next_due is not None and len(self._due) < MAX_DUE_HINTS:
-            heapq.heappush(self._due, uow.next_due)
+        if uow.next_due is not None:
+            self.note_due(uow.next_due)
         await uow._run_after_commit()
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
@@ -578,6 +559,11 @@ class Database:
         """Wake the idle workers of every lane: this process queued jobs (or made some due)."""
         for signal in self._job_signals.values():
             signal.set()
+
+    def note_due(self, at: float) -> None:
+        """Jobs become due at `at` (Unix seconds): idle workers wake then (see `seconds_to_due`)."""
+        if at > time.time() and len(self._due) < MAX_DUE_HINTS:
+            heapq.heappush(self._due, at)
 
     def seconds_to_due(self) -> float | None:
         """Seconds until the next job this process queued for later is due, if it knows of one."""

@@ -50,13 +50,6 @@ _UPDATE_IN_STATUS = (
     .returning(*messages.c)
 )
 
-# Batches of the send and receipt jobs: many rows in one statement (locked in id order on PostgreSQL).
-_GET_MANY = (
-    select(messages)
-    .where(messages.c.id.in_(bindparam("message_ids", expanding=True)))
-    .order_by(messages.c.id)
-)
-_GET_MANY_FOR_UPDATE = _GET_MANY.with_for_update()
 _BY_ID = (("_message_id", "id"),)
 _BY_ID_IN_STATUS = (*_BY_ID, ("_only_status", "to_status"))
 _PROFILES_BY_ID = select(messaging_profiles).where(
@@ -173,13 +166,9 @@ async def get_many_for_update(
     """Several messages by id (missing ones left out), locked until the transaction ends."""
     if not message_ids:
         return {}
-    # SQLite: the transaction holds the database's single writer lock already.
-    rows = await uow.conn.rows_where_in(messages, "id", sorted(set(message_ids)))
-    if rows is not None:
-        return {row["id"]: row for row in rows}
-    stmt = _GET_MANY_FOR_UPDATE if uow.conn.dialect.name == "postgresql" else _GET_MANY
-    result = await uow.conn.execute(stmt, {"message_ids": sorted(set(message_ids))})
-    return {row["id"]: dict(row) for row in result.mappings()}
+    # Locked in id order on PostgreSQL; on SQLite the transaction holds the single writer lock.
+    rows = await uow.conn.rows_where_in(messages, "id", sorted(set(message_ids)), for_update=True)
+    return {row["id"]: row for row in rows}
 
 
 async def update_many(

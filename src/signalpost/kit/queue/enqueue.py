@@ -11,6 +11,7 @@ from typing import Any
 
 from signalpost.kit.clock import utcnow
 from signalpost.kit.db import UnitOfWork
+from signalpost.kit.queue import notify
 from signalpost.kit.queue.retry import RetryLater
 from signalpost.kit.queue.store import Job, complete_many_within
 from signalpost.models import jobs
@@ -81,7 +82,9 @@ async def enqueue_many(
                 "updated_at": now,
             }
         )
-    uow.note_due(min(r["run_at"] for r in rows))
+    first_due = min(r["run_at"] for r in rows)
+    uow.note_due(first_due)
+    notify.announce(uow, first_due.timestamp())
     if defer:
         uow.defer_insert(jobs, rows)
     else:

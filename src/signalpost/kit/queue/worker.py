@@ -17,6 +17,7 @@ from typing import Any
 
 from signalpost.kit.clock import utcnow
 from signalpost.kit.db import Database, UnitOfWork, background_work
+from signalpost.kit.queue import notify
 from signalpost.kit.queue.retry import (
     JobError,
     LeaseLost,
@@ -187,6 +188,10 @@ class Worker:
         # This task and the ones it starts do background work: their SQLite transactions take
         # turns with the API's (kit.db.WriteTurns).
         background_work.set(True)
+        async with notify.listening(self.db):  # woken by other processes' enqueues (PostgreSQL)
+            await self._loop()
+
+    async def _loop(self) -> None:
         keeper = asyncio.create_task(self._keep_leases())
         taken = False
         try:

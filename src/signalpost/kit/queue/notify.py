@@ -1,0 +1,194 @@
+"""Wake-ups across processes on PostgreSQL: `NOTIFY` when jobs are queued, `LISTEN` in workers.
+
+A transaction that queues jobs sends one notification on `CHANNEL` (delivered when it commits, not
+at all if it rolls back) whose payload is the earliest `run_at` of its jobs, in Unix seconds, and
+the sending process's id (a process skips its own notifications: its workers heard already). Each
+worker process keeps one connection listening: a notification of due jobs wakes its workers at once
+(`Database.jobs_queued`), one of jobs due later wakes them when those are due.
+So a job queued by an API process on another host starts within milliseconds, not after the
+workers' next poll. Polling stays as the fallback: while the listening connection is down (it
+reconnects), workers poll every `poll_interval` as before.
+
+The listening connection goes straight to the database (`Database.listen_url`): behind PgBouncer in
+transaction mode `LISTEN` does not work (`NOTIFY` does, so the API may go through it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import heapq
+import logging
+import secrets
+import time
+import weakref
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+from sqlalchemy import make_url, text
+
+from signalpost.kit.db import MAX_DUE_HINTS, Database, UnitOfWork, async_url
+
+log = logging.getLogger("signalpost.queue")
+
+CHANNEL = "signalpost_jobs"
+_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
+_SLOT = ("queue.notify",)
+# Reconnection delays of the listening connection (seconds), the last one repeated.
+RECONNECT_DELAYS = (0.1, 0.5, 1.0, 2.0, 5.0)
+
+
+def announce(uow: UnitOfWork, due: float) -> None:
+    """On PostgreSQL, notify the listening workers when `uow` commits that jobs are due at `due`
+    (Unix seconds): one notification per transaction, with the earliest time announced in it."""
+    if uow.db.is_sqlite:
+        return
+    earliest: list[float] | None = uow.cache.get(_SLOT)
+    if earliest is None:
+        earliest = uow.cache[_SLOT] = [due]
+        uow.before_flush(functools.partial(_send, uow, earliest))
+    else:
+        earliest[0] = min(earliest[0], due)
+
+
+def _sender_id(db: Database) -> str:
+    """Who sent a notification: a process's listener skips its own (its workers heard already)."""
+    found = _senders.get(db)
+    if found is None:
+        found = _senders[db] = secrets.token_hex(6)
+    return found
+
+
+_senders: weakref.WeakKeyDictionary[Database, str] = weakref.WeakKeyDictionary()
+
+
+async def _send(uow: UnitOfWork, earliest: list[float]) -> None:
+    payload = f"{earliest[0]:.3f} {_sender_id(uow.db)}"
+    await uow.conn.execute(_NOTIFY, {"channel": CHANNEL, "payload": payload})
+
+
+def connect_kwargs(url: str) -> dict[str, Any]:
+    """asyncpg's `connect()` arguments for a database URL (SQLAlchemy's own reading of it)."""
+    from sqlalchemy.dialects.postgresql.asyncpg import dialect
+
+    pg = dialect()  # type: ignore[no-untyped-call]
+    _, kwargs = pg.create_connect_args(make_url(async_url(url)))  # type: ignore[no-untyped-call]
+    for key in ("prepared_statement_cache_size", "prepared_statement_name_func"):
+        kwargs.pop(key, None)
+    return dict(kwargs)
+
+
+class Listener:
+    """One `LISTEN` connection for the workers of a process; reconnects when it is lost."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.connected = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._due: list[float] = []  # announced due times (Unix seconds), a heap
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="job-listener")
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def _on_notification(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        due_text, _, sender = payload.partition(" ")
+        if sender == _sender_id(self.db):
+            return  # queued by this process: its workers were told in-process (Database)
+        try:
+            due = float(due_text)
+        except ValueError:
+            due = 0.0
+        if due <= time.time():
+            self.db.jobs_queued()
+        elif len(self._due) < MAX_DUE_HINTS:
+            heapq.heappush(self._due, due)
+            self._arm()
+
+    def _arm(self) -> None:
+        """One timer, for the earliest announced due time: it wakes the workers then."""
+        now = time.time()
+        while self._due and self._due[0] <= now:
+            heapq.heappop(self._due)
+            self.db.jobs_queued()
+        if not self._due:
+            return
+        if self._timer is not None:
+            if self._timer_at <= self._due[0]:
+                return
+            self._timer.cancel()
+        self._timer_at = self._due[0]
+        self._timer = asyncio.get_running_loop().call_later(self._due[0] - now, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._arm()
+
+    async def _run(self) -> None:
+        failures = 0
+        kwargs = connect_kwargs(self.db.listen_url)
+        while True:
+            lost = asyncio.Event()
+            conn = None
+            try:
+                conn = await asyncpg.connect(**kwargs)
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
+                await conn.add_listener(CHANNEL, self._on_notification)
+                failures = 0
+                self.connected.set()
+                # Jobs queued while no one listened: look once.
+                self.db.jobs_queued()
+                await lost.wait()
+                log.warning("the job listener's connection was lost; reconnecting")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("the job listener cannot connect (%s); workers poll meanwhile", exc)
+            finally:
+                self.connected.clear()
+                if conn is not None and not conn.is_closed():
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(conn.close(timeout=2))
+            await asyncio.sleep(RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)])
+            failures += 1
+
+
+_listening: dict[int, tuple[Listener, int]] = {}  # id(Database) -> (listener, users)
+
+
+@contextlib.asynccontextmanager
+async def listening(db: Database) -> AsyncIterator[Listener | None]:
+    """While the block runs, the process listens for queued jobs on `db` (PostgreSQL only): one
+    connection shared by all the workers of the process."""
+    if db.is_sqlite:
+        yield None
+        return
+    key = id(db)
+    entry = _listening.get(key)
+    if entry is None:
+        listener = Listener(db)
+        listener.start()
+        _listening[key] = (listener, 1)
+    else:
+        listener = entry[0]
+        _listening[key] = (listener, entry[1] + 1)
+    try:
+        yield listener
+    finally:
+        current, users = _listening[key]
+        if users <= 1:
+            del _listening[key]
+            await current.stop()
+        else:
+            _listening[key] = (current, users - 1)
