@@ -133,6 +133,8 @@ def register_inbound(app: typer.Typer) -> None:
                 )
             raise typer.Exit(1)
         data = r.json()["data"]
+        for warning in r.json().get("warnings", []):
+            typer.echo(f"warning: {warning.get('detail') or warning.get('title')}", err=True)
         typer.echo(data["id"])
         if data.get("autoresponse_type"):
             typer.echo(f"autoresponse_type: {data['autoresponse_type']}")
