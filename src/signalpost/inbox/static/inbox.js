@@ -76,6 +76,8 @@
 
   // --- one message ---------------------------------------------------------------------------------
 
+  var outcomes = {}; // delivery id -> [text, class] of its last redelivery, kept across updates
+
   function replaceDetail(box, html) {
     // keep the sections the reader opened or closed
     var state = {};
@@ -84,6 +86,15 @@
     box.querySelectorAll("details[id]").forEach(function (d) {
       if (Object.prototype.hasOwnProperty.call(state, d.id)) d.open = state[d.id];
     });
+    Object.keys(outcomes).forEach(function (id) { showOutcome(box, id); });
+  }
+
+  function showOutcome(box, id) {
+    var button = box.querySelector('button.redeliver[data-delivery="' + id + '"]');
+    if (!button) return;
+    var slot = button.parentElement.querySelector(".redeliver-result");
+    slot.textContent = outcomes[id][0];
+    slot.className = "redeliver-result " + outcomes[id][1];
   }
 
   // --- the live stream -----------------------------------------------------------------------------
@@ -166,13 +177,10 @@
           var d = json.data;
           var text = d.ok ? "Redelivered: HTTP " + d.status_code
             : "Redelivery failed: " + (d.status_code !== null ? "HTTP " + d.status_code : d.error);
-          if (d.html) replaceDetail(box, d.html);
-          var again = box.querySelector('button.redeliver[data-delivery="' + id + '"]');
-          var slot = again ? again.parentElement.querySelector(".redeliver-result") : out;
-          slot.textContent = text;
-          slot.className = "redeliver-result " + (d.ok ? "ok" : "bad");
-          var ev2 = document.getElementById("ev-" + id);
-          if (ev2) ev2.open = true;
+          outcomes[id] = [text, d.ok ? "ok" : "bad"];
+          if (d.html) replaceDetail(box, d.html); else showOutcome(box, id);
+          var opened = document.getElementById("ev-" + id);
+          if (opened) opened.open = true;
         })
         .catch(function (err) {
           out.textContent = err.message;
