@@ -38,7 +38,7 @@ FEATURES = (
     "optouts",
     "webhooks",
     "links",
-    "carriers",
+    "simulator",
     "inbox",
 )
 

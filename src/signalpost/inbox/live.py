@@ -19,14 +19,14 @@ from fastapi import APIRouter, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from signalpost.accounts.deps import Ctx
-from signalpost.carriers import api as simulator_api
 from signalpost.inbox import service
 from signalpost.inbox.auth import ApiOrg
 from signalpost.inbox.views import Filters, render, to_query
 from signalpost.kit.clock import iso, parse_datetime, utcnow
 from signalpost.kit.errors import bad_parameter, not_found
 from signalpost.kit.jsonio import dumps
-from signalpost.messages.inbound import SimulatedInbound
+from signalpost.simulator import api as simulator_api
+from signalpost.simulator.schemas import SimulatedInbound
 from signalpost.webhooks import redeliver as redelivery
 
 router = APIRouter(prefix="/inbox/api", tags=["inbox"])

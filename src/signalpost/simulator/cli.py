@@ -9,6 +9,7 @@ import typer
 
 from signalpost.carriers.simulator import Chaos, load_chaos, save_chaos
 from signalpost.context import AppContext
+from signalpost.runner import run_with_context, settings_from
 
 
 def register(app: typer.Typer) -> None:
@@ -30,7 +31,6 @@ def register(app: typer.Typer) -> None:
         database_url: Annotated[str | None, typer.Option("--database-url")] = None,
     ) -> None:
         """Show the chaos setting, or change the values given."""
-        from signalpost.cli import run_with_context, settings_from
 
         settings = settings_from(config, database_url=database_url)
         changes = {

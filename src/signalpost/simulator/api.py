@@ -10,10 +10,10 @@ from fastapi import APIRouter
 from signalpost.accounts.deps import Ctx, CurrentOrg
 from signalpost.carriers.simulator import Chaos, load_chaos, save_chaos
 from signalpost.messages import inbound, media
-from signalpost.messages.inbound import SimulatedInbound
 from signalpost.messages.schemas import inbound_payload
 from signalpost.optouts import repository as optouts_repo
 from signalpost.optouts.repository import Owner
+from signalpost.simulator.schemas import SimulatedInbound
 
 public_router = APIRouter(prefix="/simulator", tags=["simulator"])
 
