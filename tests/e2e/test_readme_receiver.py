@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,6 +23,13 @@ from tests.support.wait import wait_until
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 HEADING = "### A webhook receiver that verifies and auto-replies"
+
+
+@pytest.fixture(scope="module")
+def settings_overrides() -> dict[str, Any]:
+    # The SDK's first `webhooks.unwrap` in a process builds its event types (over a second on a
+    # busy machine): the receiver's first answer may take that long.
+    return {"webhook_timeout": 10.0}
 
 
 def readme_blocks() -> dict[str, str]:
