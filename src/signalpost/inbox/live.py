@@ -90,6 +90,7 @@ def _watch(request: Request, message: str | None, ours: str | None, handset: str
 
 @router.get(
     "/events",
+    response_class=EventSourceResponse,
     summary="Inbox live updates: a server-sent event stream of changed messages",
     responses={**_API_ERRORS, 400: {"description": "A bad filter or cursor (10015)."}},
 )
