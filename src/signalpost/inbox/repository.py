@@ -229,6 +229,10 @@ async def search_messages(
     return _newest(rows, limit)
 
 
+def _unindexed(column: ColumnElement[str]) -> ColumnElement[str]:
+    return func.coalesce(column, "")
+
+
 async def conversation(
     uow: UnitOfWork,
     org_id: str,
@@ -241,8 +245,12 @@ async def conversation(
     sent it and what it wrote to us (each side found through the handset's number)."""
     m = messages.c
     base = _conditions(org_id, MessageQuery(before=before))
-    sent = [*base, m.to_number == handset, m.from_number == ours, m.direction == "outbound"]
-    got = [*base, m.from_number == handset, m.to_number == ours, m.direction == "inbound"]
+    # Our number is compared through an expression so that no index is chosen for it: each side
+    # walks the handset's messages (few), not all of our number's.
+    sent = [*base, m.to_number == handset, _unindexed(m.from_number) == ours]
+    got = [*base, m.from_number == handset, _unindexed(m.to_number) == ours]
+    sent.append(m.direction == "outbound")
+    got.append(m.direction == "inbound")
     return _newest([*await _page(uow, sent, limit), *await _page(uow, got, limit)], limit)
 
 
