@@ -242,6 +242,20 @@ def test_conversation_view_with_media_previews(
     assert bubbles.first.get_attribute("class", timeout=TIMEOUT_MS) is not None
     screenshot(page, "conversation.png")
 
+    # The conversations page lists it, and a new conversation appears there live.
+    page.click("nav a[href='/inbox/conversations']")
+    expect(page.locator("#conversations li").first).to_contain_text(handset)
+    newcomer = "+13125550264"
+    r = page.request.post(
+        f"{inbox.server.base_url}/inbox/api/reply",
+        data={"from": newcomer, "to": sender.number, "text": "new here"},
+    )
+    assert r.ok, r.text()
+    expect(page.locator("#conversations li").first).to_contain_text(newcomer)
+    expect(page.locator("#conversations li").first).to_contain_text("new here")
+    screenshot(page, "conversations.png")
+    page.go_back()
+
     # The message page previews it too.
     bubble.locator(".meta a").click()
     preview = page.locator("#detail .media img")

@@ -219,3 +219,20 @@ def test_feed_items_carry_media_for_previews(web: httpx.Client, sender: Sender) 
     found = wait_until(lambda: item(feed(web), r.json()["data"]["id"]))
     assert found["media"] == []
     assert found["ours"] == sender.number and found["handset"] == "+13125550255"
+
+
+def test_conversations_index_lists_each_pair_once_most_recent_first(
+    web: httpx.Client, client: Telnyx, sender: Sender
+) -> None:
+    quiet, busy = "+13125550256", "+13125550257"
+    first = send(client, sender, quiet, "hello quiet")
+    wait_final(client, first)
+    send(client, sender, busy, "hello busy")
+    inject(web, busy, sender.number, "busy answers")
+    page = web.get("/inbox/conversations")
+    assert page.status_code == 200
+    ours = sender.number.replace("+", "%2B")
+    links = re.findall(rf'href="/inbox/conversations/{re.escape(ours)}/([^"]+)"', page.text)
+    assert links[:2] == ["%2B13125550257", "%2B13125550256"]
+    assert links.count("%2B13125550257") == 1
+    assert "busy answers" in page.text and "You: hello quiet" in page.text

@@ -115,6 +115,20 @@ async def message_page(message_id: str, request: Request, ctx: Ctx) -> Response:
     return page("message.html", org=org, d=found, numbers=numbers, cursor=cursor)
 
 
+@pages.get("/conversations", include_in_schema=False)
+async def conversations_page(request: Request, ctx: Ctx) -> Response:
+    """The recent conversations, the most recently active first (the page reloads its list when
+    a message changes)."""
+    cursor = iso(utcnow())
+    async with ctx.db.transaction() as uow:
+        org = await page_org(uow, request)
+        if org is None:
+            return to_login(request)
+        found = await service.conversations(uow, org.id)
+    window = service.CONVERSATION_WINDOW
+    return page("conversations.html", org=org, found=found, window=window, cursor=cursor)
+
+
 @pages.get("/conversations/{ours}/{handset}", include_in_schema=False)
 async def conversation_page(ours: str, handset: str, request: Request, ctx: Ctx) -> Response:
     """The messages between one of our numbers and a handset, oldest first, as a chat."""

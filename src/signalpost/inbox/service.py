@@ -301,6 +301,25 @@ def _wire(row: Mapping[Any, Any]) -> dict[str, Any]:
     return {"received_at": iso(row["received_at"]), "id": row["id"]}
 
 
+CONVERSATION_WINDOW = 1000
+
+
+async def conversations(uow: UnitOfWork, org_id: str) -> list[dict[str, Any]]:
+    """The conversations of the organization's newest `CONVERSATION_WINDOW` messages, the most
+    recently active first: each pair of our number and a handset with its last message and how
+    many of those messages it holds."""
+    rows = await repo.search_messages(uow, org_id, repo.MessageQuery(), CONVERSATION_WINDOW)
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        item = summary(row, [])
+        key = (item["ours"], item["handset"])
+        if key in found:
+            found[key]["count"] += 1
+        else:  # the newest message of the pair
+            found[key] = {"last": item, "count": 1}
+    return list(found.values())
+
+
 @dataclass(frozen=True)
 class Watch:
     """What a live stream reports: messages matching `query`, one conversation, or one message."""

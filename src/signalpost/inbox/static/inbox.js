@@ -115,7 +115,9 @@
           .catch(function () {});
       }
     });
+    var index = document.getElementById("conversations");
     source.addEventListener("messages", function (ev) {
+      if (index) { refreshIndex(index); return; }
       var data = JSON.parse(ev.data);
       data.items.forEach(function (item) {
         if (list) upsert(list, item.html, true);
@@ -126,6 +128,21 @@
       if (box) replaceDetail(box, JSON.parse(ev.data).html);
     });
     window.__inboxStream = source;
+  }
+
+  // The conversations page: its list is read again (a message can move a conversation to the top).
+  var refreshing = false;
+  function refreshIndex(index) {
+    if (refreshing) return;
+    refreshing = true;
+    fetch(window.location.href, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(new Error("HTTP " + r.status)); })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("conversations");
+        if (fresh) index.innerHTML = fresh.innerHTML;
+      })
+      .catch(function () {})
+      .then(function () { refreshing = false; });
   }
 
   // --- write as a handset --------------------------------------------------------------------------
