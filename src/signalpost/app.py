@@ -22,6 +22,7 @@ from signalpost.kit.errors import ApiError, install_error_handlers, render
 from signalpost.kit.fastlane import FastLane, LaneHandler
 from signalpost.kit.foreground import Foreground, TrackRequests
 from signalpost.kit.jsonio import JSONResponse
+from signalpost.kit.limits import RequestGuard, RequestLimits
 from signalpost.kit.queue import JobKind, Worker
 from signalpost.settings import Settings
 
@@ -202,10 +203,17 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAP
             app.include_router(module.public_router)
     app.include_router(v2)
     # Around the framework's whole middleware stack: the requests counted, and the lane answering
-    # before any of the framework's layers run (kit.fastlane).
+    # before any of the framework's layers run (kit.fastlane); outermost, the request limits.
     if lanes and settings.fast_lane:
         app.outer.append(lambda inner: FastLane(inner, routes=lanes))
     app.outer.append(lambda inner: TrackRequests(inner, foreground))
+    limits = RequestLimits(
+        max_body_bytes=settings.max_body_bytes,
+        max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers,
+        body_timeout=settings.request_body_timeout,
+    )
+    app.outer.append(lambda inner: RequestGuard(inner, limits))
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

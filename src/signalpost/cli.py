@@ -81,6 +81,7 @@ def serve(
     import uvicorn
 
     from signalpost.app import create_app
+    from signalpost.kit.httpserver import http_protocol
 
     settings = settings_from(
         config,
@@ -105,6 +106,7 @@ def serve(
         # arguments for a logger that drops them.
         access_log=settings.log_level.lower() in ("info", "debug", "trace"),
         timeout_graceful_shutdown=10,
+        http=http_protocol(settings.max_header_bytes),
     )
 
 

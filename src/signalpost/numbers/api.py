@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from signalpost.accounts.deps import Ctx, CurrentOrg
 from signalpost.kit.clock import parse_datetime
 from signalpost.kit.errors import bad_parameter
-from signalpost.kit.pagination import Page, page_params
+from signalpost.kit.pagination import Page, int_param, page_params
 from signalpost.numbers import orders, service
 from signalpost.numbers.repository import NumberFilter, NumberType, OrderFilter
 from signalpost.numbers.schemas import (
@@ -124,13 +124,9 @@ def order_filter(
 ) -> OrderFilter:
     if status and status not in _ORDER_STATUSES:
         raise bad_parameter("filter[status]", "filter[status] must be pending, success or failure.")
-    number_count: int | None = None
-    if count:
-        if not count.strip().isdigit():
-            raise bad_parameter(
-                "filter[phone_numbers_count]", "filter[phone_numbers_count] must be an integer."
-            )
-        number_count = int(count)
+    number_count = (
+        int_param("filter[phone_numbers_count]", count, 0, 0, 2**31 - 1) if count else None
+    )
     requirements_met: bool | None = None
     if met:
         if met.lower() not in ("true", "false"):

@@ -39,7 +39,7 @@ from signalpost.numbers.schemas import (
 )
 
 BULK_UPDATE_JOB = "numbers.bulk_update"
-COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+COUNTRY_RE = re.compile(r"^[A-Z]{2}\Z")
 
 
 def unavailable(pointer: str, detail: str) -> ApiError:

@@ -12,7 +12,8 @@ from signalpost.context import AppContext, outbound_guard
 from signalpost.kit.clock import parse_datetime
 from signalpost.kit.errors import bad_parameter
 from signalpost.kit.netguard import refuse_blocked
-from signalpost.kit.pagination import Page, page_params, parse_page
+from signalpost.kit.pagination import Page, PageNumber, PageSize, page_params
+from signalpost.kit.urls import is_http_url
 from signalpost.numbers import service as numbers_service
 from signalpost.numbers.schemas import (
     alphanumeric_sender_id_out,
@@ -27,7 +28,6 @@ from signalpost.profiles.schemas import (
     ProfileCreate,
     ProfileUpdate,
     autoresp_config_out,
-    is_http_url,
     profile_out,
 )
 
@@ -86,12 +86,9 @@ async def autoresp_filter(
     )
 
 
-async def autoresp_page(
-    number: Annotated[str | None, Query(alias="page[number]")] = None,
-    size: Annotated[str | None, Query(alias="page[size]")] = None,
-) -> Page:
+async def autoresp_page(number: PageNumber = None, size: PageSize = None) -> Page:
     # The SDKs do not page through this list, so by default it is one page of up to 250.
-    return parse_page(number, size or "250")
+    return Page(number=number or 1, size=size or 250)
 
 
 # --- profiles ---------------------------------------------------------------------------------

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 from sqlalchemy.engine import RowMapping
 
 from signalpost.kit.clock import iso
-from signalpost.kit.errors import invalid
+from signalpost.kit.urls import MAX_URL_LENGTH, check_webhook_urls
 
-COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
-ALPHA_SENDER_RE = re.compile(r"^[A-Za-z0-9 ]{1,11}$")
-SPEND_LIMIT_RE = re.compile(r"^[0-9]+(?:\.[0-9]+)?$")
-MAX_URL_LENGTH = 2000
+COUNTRY_RE = re.compile(r"^[A-Z]{2}\Z")
+ALPHA_SENDER_RE = re.compile(r"^[A-Za-z0-9 ]{1,11}\Z")
+SPEND_LIMIT_RE = re.compile(r"^[0-9]+(?:\.[0-9]+)?\Z")
 
 WebhookApiVersion = Literal["1", "2", "2010-04-01"]
 AutorespOp = Literal["start", "stop", "info"]
@@ -201,25 +199,9 @@ CREATE_DEFAULTS: dict[str, Any] = {
 URL_FIELDS = ("webhook_url", "webhook_failover_url", "health_webhook_url")
 
 
-def is_http_url(value: str) -> bool:
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in value
-
-
 def check_urls(values: dict[str, Any]) -> None:
-    """Webhook URLs are absolute http(s) URLs; `""` and null mean "none"."""
-    for name in URL_FIELDS:
-        value = values.get(name)
-        if value and not is_http_url(value):
-            raise invalid(
-                f"/{name}",
-                f"'{name}' must be an absolute http or https URL.",
-                code="10003",
-                title="Invalid URL",
-            )
+    """Webhook URLs are absolute http(s) URLs; `""` and null mean "none" (kit.urls)."""
+    check_webhook_urls(values, URL_FIELDS)
 
 
 class AutorespConfigBody(_Request):
