@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     worker_linger: float = Field(default=0.02, ge=0, le=5)
     job_lease_seconds: float = Field(default=60.0, gt=0)
     log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object per line
+    # When set, `GET /metrics` asks for `Authorization: Bearer <metrics_token>`.
+    metrics_token: str | None = None
     # FastAPI's native OpenTelemetry (spans, metrics and logs to the process's global providers):
     # off unless asked for, since checking for providers on every request has a cost.
     opentelemetry: bool = False

@@ -146,8 +146,9 @@ async def _alphanumeric_sender(
             "The messaging profile does not exist.",
             "/messaging_profile_id",
         )
-    alpha = await repo.alphanumeric_sender(uow, org.id, profile["id"], src)
-    if alpha is None:
+    # The profile's own `alpha_sender` is registered by being set (no separate sender ID).
+    own = profile["alpha_sender"] == src
+    if not own and await repo.alphanumeric_sender(uow, org.id, profile["id"], src) is None:
         raise rejection(
             "40306",
             "Alphanumeric sender ID not configured",

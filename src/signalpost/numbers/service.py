@@ -162,6 +162,12 @@ async def list_numbers(
     return await repo.list_numbers(uow, organization_id, f, sort, page.offset, page.size)
 
 
+async def numbers_with_profile_names(
+    uow: UnitOfWork, organization_id: str, number_id: str | None = None
+) -> list[RowMapping]:
+    return await repo.numbers_with_profile_names(uow, organization_id, number_id)
+
+
 async def list_all_numbers(uow: UnitOfWork, organization_id: str) -> list[RowMapping]:
     return await repo.list_all_numbers(uow, organization_id)
 
