@@ -92,7 +92,14 @@ def _watch(request: Request, message: str | None, ours: str | None, handset: str
     "/events",
     response_class=EventSourceResponse,
     summary="Inbox live updates: a server-sent event stream of changed messages",
-    responses={**_API_ERRORS, 400: {"description": "A bad filter or cursor (10015)."}},
+    responses={
+        **_API_ERRORS,
+        200: {
+            "description": "A stream of `ready`, `messages` and `message` events.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        400: {"description": "A bad filter or cursor (10015)."},
+    },
 )
 async def events(
     request: Request,
