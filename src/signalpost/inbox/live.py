@@ -52,8 +52,27 @@ def _row_html(item: dict[str, Any], view: str) -> str:
     return render("_bubble.html" if view == "conversation" else "_row.html", m=item)
 
 
+_SUMMARIES = {
+    "type": "object",
+    "required": ["data", "meta"],
+    "properties": {
+        "data": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
+        "meta": {"type": "object", "properties": {"cursor": {"type": "string"}}},
+    },
+}
+
+
 @router.get(
-    "/messages", summary="Inbox change feed: recent messages, or those changed since a cursor"
+    "/messages",
+    summary="Inbox change feed: recent messages, or those changed since a cursor",
+    responses={
+        **_API_ERRORS,
+        200: {
+            "description": "Message summaries and the cursor to ask again with.",
+            "content": {"application/json": {"schema": _SUMMARIES}},
+        },
+        400: {"description": "A bad cursor (10015)."},
+    },
 )
 async def feed(
     org: ApiOrg,
