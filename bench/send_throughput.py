@@ -10,6 +10,10 @@ drives `POST /v2/messages` at the given concurrency over keep-alive connections.
   ceiling of what this machine's HTTP stack can do;
 
 and prints a JSON summary as its last line. It is a script, not a test: `make bench` runs it.
+
+With `--report-storage` (on the fresh SQLite database this script starts) it also stops the server
+once every message is final and its webhooks delivered, checkpoints the write-ahead log and prints
+the database file's size per message, and the bytes of each table and index (SQLite's `dbstat`).
 """
 
 from __future__ import annotations
@@ -305,6 +309,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         done = [receiver.finalized[i] for i in accepted if i in receiver.finalized]
         e2e_seconds = (max(done) - t_start) if done else 0.0
         cpu_end = process_cpu_seconds(server)
+        storage = None
+        if args.report_storage and procs:
+            storage = await _storage_report(procs[0], Path(tmp) / "bench.db")
         cpu_ms = (
             round((cpu_end - cpu_start) * 1000 / len(done), 3)
             if cpu_start is not None and cpu_end is not None and done
@@ -357,6 +364,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "server_cpu_ms_per_message": cpu_ms,
             },
             "echo_ceiling": echo.summary(),
+            **({"storage": storage} if storage else {}),
         }
     finally:
         for p in procs:
@@ -368,6 +376,59 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 p.kill()
         await receiver.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def _storage_report(server: subprocess.Popen[bytes], db: Path) -> dict[str, Any]:
+    """Stop the server (its jobs done), checkpoint the WAL, and measure the database file."""
+    import sqlite3
+
+    await _wait_jobs_done(db)
+    server.send_signal(signal.SIGTERM)
+    server.wait(timeout=30)
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        count = conn.execute("SELECT count(*) FROM messages").fetchone()[0]
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
+        free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        rows = conn.execute(
+            "SELECT name, sum(pgsize), sum(payload) FROM dbstat GROUP BY name ORDER BY 2 DESC"
+        ).fetchall()
+        # What a message adds: its row, its webhook events and attempts, and their indexes
+        # (without the pages every table and index of an empty schema takes).
+        own = conn.execute(
+            "SELECT sum(d.pgsize) FROM dbstat d JOIN sqlite_schema s ON s.name = d.name"
+            " WHERE s.tbl_name IN ('messages', 'webhook_events', 'webhook_attempts')"
+        ).fetchone()[0]
+    finally:
+        conn.close()
+    size = db.stat().st_size
+    return {
+        "messages": count,
+        "file_bytes": size,
+        "bytes_per_message": round(size / count, 1) if count else None,
+        "message_rows_bytes_per_message": round(own / count, 1) if count else None,
+        "free_pages_bytes": free * page,
+        "objects": {name: {"bytes": b, "payload": p} for name, b, p in rows},
+    }
+
+
+async def _wait_jobs_done(db: Path, timeout: float = 60.0) -> None:
+    """Until no job is left queued or running (the last webhooks delivered)."""
+    import sqlite3
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        conn = sqlite3.connect(db, timeout=10)
+        try:
+            left = conn.execute(
+                "SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')"
+            ).fetchone()[0]
+        finally:
+            conn.close()
+        if left == 0:
+            return
+        await asyncio.sleep(0.2)
 
 
 def main() -> None:
@@ -384,7 +445,14 @@ def main() -> None:
     parser.add_argument("--api-key", help="API key of the running server")
     parser.add_argument("--database-url", help="database for the server this script starts")
     parser.add_argument("--e2e-timeout", type=float, default=120.0)
+    parser.add_argument(
+        "--report-storage",
+        action="store_true",
+        help="print the SQLite database's bytes per message at the end (fresh database only)",
+    )
     args = parser.parse_args()
+    if args.report_storage and (args.base_url or args.database_url):
+        parser.error("--report-storage measures the fresh SQLite database this script starts")
     summary = asyncio.run(run(args))
     s, e, c = summary["send"], summary["end_to_end"], summary["echo_ceiling"]
     print(
@@ -398,6 +466,16 @@ def main() -> None:
         f"echo ceiling  : {c['per_second']:>8.1f} requests/s   p50 {c['latency_ms']['p50']} ms   "
         f"p99 {c['latency_ms']['p99']} ms"
     )
+    if "storage" in summary:
+        st = summary["storage"]
+        print(
+            f"storage       : {st['bytes_per_message']} bytes per message "
+            f"({st['file_bytes']} bytes, {st['messages']} messages, "
+            f"{st['free_pages_bytes']} bytes free); messages, webhook events and attempts with "
+            f"their indexes: {st['message_rows_bytes_per_message']} bytes per message"
+        )
+        for name, o in list(st["objects"].items())[:14]:
+            print(f"  {name:<44} {o['bytes']:>10} bytes  ({o['payload']} payload)")
     print(json.dumps(summary))
 
 
