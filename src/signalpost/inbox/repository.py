@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Text, and_, case, cast, func, or_, select
+from sqlalchemy import and_, case, func, or_, select, type_coerce
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.sql.elements import ColumnElement
 
 from signalpost.kit.db import UnitOfWork
+from signalpost.kit.packed import PackedJSONText
 from signalpost.models import (
     messages,
     messaging_profiles,
@@ -101,7 +102,10 @@ async def events_for_messages(
     if not message_ids:
         return []
     q = (
-        select(webhook_events, cast(webhook_events.c.payload, Text).label("payload_json"))
+        select(
+            webhook_events,
+            type_coerce(webhook_events.c.payload, PackedJSONText()).label("payload_json"),
+        )
         .where(webhook_events.c.message_id.in_(list(message_ids)))
         .order_by(webhook_events.c.occurred_at, webhook_events.c.id)
     )

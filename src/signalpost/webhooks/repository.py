@@ -262,7 +262,7 @@ _REDELIVERY_STATE = (
         webhook_events.c.status,
         webhook_events.c.attempts,
         webhook_events.c.delivered_to,
-        cast(webhook_events.c.payload, Text).label("payload_json"),
+        type_coerce(webhook_events.c.payload, PackedJSONText()).label("payload_json"),
         organizations.c.signing_seed,
     )
     .join(organizations, organizations.c.id == webhook_events.c.organization_id)
