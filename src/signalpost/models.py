@@ -311,6 +311,9 @@ messages = Table(
     Index("ix_messages_org_received", "organization_id", "received_at"),
     Index("ix_messages_org_updated", "organization_id", "updated_at"),  # the inbox's change feed
     Index("ix_messages_from_completed", "from_number", "completed_at"),  # number health, pools
+    # The inbox: messages of one number, and conversations, newest first (migration 0004).
+    Index("ix_messages_org_from_received", "organization_id", "from_number", "received_at"),
+    Index("ix_messages_org_to_received", "organization_id", "to_number", "received_at"),
 )
 
 idempotency_keys = Table(

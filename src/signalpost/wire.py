@@ -405,6 +405,7 @@ _ROUTES: tuple[tuple[str, str, type[Any], Kind], ...] = (
     ("get", r"^/v2/messaging_optouts$", Optout, "page"),
     ("get", r"^/v2/webhook_deliveries$", WebhookDelivery, "page"),
     ("get", r"^/v2/webhook_deliveries/\{delivery_id\}$", WebhookDelivery, "one"),
+    ("post", r"^/v2/webhook_deliveries/\{delivery_id\}/redeliver$", WebhookDelivery, "one"),
     ("get", r"^/analytics/link_clicks$", LinkClick, "page"),
     ("get", r"^/analytics/messages/\{message_id\}/links$", ShortLink, "list"),
     ("get", r"^/v2/messaging_url_domains$", UrlDomain, "page"),

@@ -1,15 +1,32 @@
-"""Read queries of the web inbox: one organization's messages and the webhooks they caused."""
+"""Read queries of the web inbox: one organization's messages and the webhooks they caused.
+
+Lists are pages of at most `limit` rows, newest first, continued with a keyset cursor (the
+`received_at` and id of the last row shown). Every list walks an index in that order and stops
+after a page: the organization's `(organization_id, received_at)` index, or for a number the
+`(organization_id, from_number | to_number, received_at)` indexes, one query per side merged here.
+Other filters (text, direction, status, profile) are checked on the rows walked; a text search
+that matches little may walk much of the organization's history (bound it with a date range).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, func, or_, select, type_coerce
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.sql.elements import ColumnElement
 
 from signalpost.kit.db import UnitOfWork
-from signalpost.models import messages, phone_numbers, webhook_attempts, webhook_events
+from signalpost.kit.packed import PackedJSONText
+from signalpost.models import (
+    messages,
+    messaging_profiles,
+    phone_numbers,
+    webhook_attempts,
+    webhook_events,
+)
 
 
 async def recent_messages(uow: UnitOfWork, org_id: str, limit: int) -> list[RowMapping]:
@@ -85,7 +102,10 @@ async def events_for_messages(
     if not message_ids:
         return []
     q = (
-        select(webhook_events)
+        select(
+            webhook_events,
+            type_coerce(webhook_events.c.payload, PackedJSONText()).label("payload_json"),
+        )
         .where(webhook_events.c.message_id.in_(list(message_ids)))
         .order_by(webhook_events.c.occurred_at, webhook_events.c.id)
     )
@@ -114,3 +134,136 @@ async def owned_numbers(uow: UnitOfWork, org_id: str, limit: int = 200) -> list[
         .limit(limit)
     )
     return [str(n) for n in (await uow.conn.execute(q)).scalars().all()]
+
+
+async def profiles(uow: UnitOfWork, org_id: str, limit: int = 200) -> list[RowMapping]:
+    """The organization's messaging profiles (id, name), by name: the profile filter's choices."""
+    q = (
+        select(messaging_profiles.c.id, messaging_profiles.c.name)
+        .where(messaging_profiles.c.organization_id == org_id)
+        .order_by(messaging_profiles.c.name, messaging_profiles.c.id)
+        .limit(limit)
+    )
+    return list((await uow.conn.execute(q)).mappings().all())
+
+
+# --- search and filters --------------------------------------------------------------------------
+
+FAILED = ("delivery_failed", "delivery_unconfirmed", "sending_failed", "expired", "cancelled")
+# What the inbox shows as a message's status: the handset side's for inbound messages.
+STATUS_COLUMN = case(
+    (
+        messages.c.direction == "inbound",
+        func.coalesce(messages.c.from_status, messages.c.to_status),
+    ),
+    else_=messages.c.to_status,
+)
+
+
+@dataclass(frozen=True)
+class MessageQuery:
+    """Filters of the inbox's message list, already checked."""
+
+    text: str | None = None  # in the text or either number
+    number: str | None = None  # exactly this number, on either side
+    direction: str | None = None
+    status: str | None = None  # a status, or "failed" for any failure
+    profile_id: str | None = None
+    since: datetime | None = None  # received at or after
+    until: datetime | None = None  # received before
+    before: tuple[datetime, str] | None = None  # the page starts after this (received_at, id)
+
+
+def _conditions(org_id: str, f: MessageQuery) -> list[ColumnElement[bool]]:
+    m = messages.c
+    conds: list[ColumnElement[bool]] = [m.organization_id == org_id]
+    if f.text:
+        conds.append(
+            or_(
+                m.text.icontains(f.text, autoescape=True),
+                m.from_number.contains(f.text, autoescape=True),
+                m.to_number.contains(f.text, autoescape=True),
+            )
+        )
+    if f.direction:
+        conds.append(m.direction == f.direction)
+    if f.status == "failed":
+        conds.append(STATUS_COLUMN.in_(FAILED))
+    elif f.status:
+        conds.append(STATUS_COLUMN.in_([f.status]))
+    if f.profile_id:
+        conds.append(m.messaging_profile_id == f.profile_id)
+    if f.since:
+        conds.append(m.received_at >= f.since)
+    if f.until:
+        conds.append(m.received_at < f.until)
+    if f.before:
+        at, last_id = f.before
+        conds.append(or_(m.received_at < at, and_(m.received_at == at, m.id < last_id)))
+    return conds
+
+
+def _newest(rows: Sequence[RowMapping], limit: int) -> list[RowMapping]:
+    distinct = {r["id"]: r for r in rows}.values()
+    return sorted(distinct, key=lambda r: (r["received_at"], r["id"]), reverse=True)[:limit]
+
+
+async def _page(
+    uow: UnitOfWork, conds: Sequence[ColumnElement[bool]], limit: int
+) -> list[RowMapping]:
+    q = (
+        select(messages)
+        .where(*conds)
+        .order_by(messages.c.received_at.desc(), messages.c.id.desc())
+        .limit(limit)
+    )
+    return list((await uow.conn.execute(q)).mappings().all())
+
+
+async def search_messages(
+    uow: UnitOfWork, org_id: str, f: MessageQuery, limit: int
+) -> list[RowMapping]:
+    """A page of the organization's messages matching `f`, newest first."""
+    conds = _conditions(org_id, f)
+    if not f.number:
+        return await _page(uow, conds, limit)
+    rows: list[RowMapping] = []
+    for side in (messages.c.from_number, messages.c.to_number):
+        rows += await _page(uow, [*conds, side == f.number], limit)
+    return _newest(rows, limit)
+
+
+def _unindexed(column: ColumnElement[str]) -> ColumnElement[str]:
+    return func.coalesce(column, "")
+
+
+async def conversation(
+    uow: UnitOfWork,
+    org_id: str,
+    ours: str,
+    handset: str,
+    limit: int,
+    before: tuple[datetime, str] | None = None,
+) -> list[RowMapping]:
+    """A page of the messages between one of our numbers and a handset, newest first: what we
+    sent it and what it wrote to us (each side found through the handset's number)."""
+    m = messages.c
+    base = _conditions(org_id, MessageQuery(before=before))
+    # Our number is compared through an expression so that no index is chosen for it: each side
+    # walks the handset's messages (few), not all of our number's.
+    sent = [*base, m.to_number == handset, _unindexed(m.from_number) == ours]
+    got = [*base, m.from_number == handset, _unindexed(m.to_number) == ours]
+    sent.append(m.direction == "outbound")
+    got.append(m.direction == "inbound")
+    return _newest([*await _page(uow, sent, limit), *await _page(uow, got, limit)], limit)
+
+
+async def matching_ids(
+    uow: UnitOfWork, org_id: str, message_ids: Sequence[str], f: MessageQuery | None
+) -> set[str]:
+    """Those of these messages that are the organization's and match `f` (all when None)."""
+    if not message_ids:
+        return set()
+    conds = _conditions(org_id, f) if f is not None else [messages.c.organization_id == org_id]
+    q = select(messages.c.id).where(messages.c.id.in_(list(message_ids)), *conds)
+    return {str(i) for i in (await uow.conn.execute(q)).scalars().all()}

@@ -195,6 +195,8 @@ def register_inbound(app: typer.Typer) -> None:
                 timeout=30,
             )
         data = fail_on_error(r, root)
+        for warning in r.json().get("warnings", []):
+            typer.echo(f"warning: {warning.get('detail') or warning.get('title')}", err=True)
         typer.echo(data["id"])
         if data.get("autoresponse_type"):
             typer.echo(f"autoresponse_type: {data['autoresponse_type']}")

@@ -12,6 +12,8 @@ from signalpost.accounts.deps import Ctx, CurrentOrg
 from signalpost.carriers.simulator import Chaos, SimulatorCarrier, load_chaos, save_chaos
 from signalpost.messages import inbound, media
 from signalpost.messages.schemas import inbound_payload
+from signalpost.optouts import repository as optouts_repo
+from signalpost.optouts.repository import Owner
 from signalpost.simulator.schemas import SimulatedInbound
 
 log = logging.getLogger("signalpost.simulator")
@@ -57,12 +59,35 @@ async def post_inbound(body: SimulatedInbound, ctx: Ctx, org: CurrentOrg) -> dic
 
     Keywords (STOP, START, HELP, ...) take effect and are answered as from a real handset. A
     number the caller does not own, or one on no messaging profile, still gets the message stored
-    in the caller's organization, without a webhook.
+    in the caller's organization, without a webhook; the answer's `warnings` says so.
     """
     msg = body.incoming()
     if msg.media_urls:
         msg = replace(msg, media=await media.describe_urls(ctx, msg.media_urls))
     async with ctx.db.transaction() as uow:
         row = await inbound.receive(ctx, uow, msg, organization_id=org.id)
+        owner = await optouts_repo.owner_of(uow, msg.to)
     assert row is not None
-    return {"data": inbound_payload(row)}
+    out: dict[str, Any] = {"data": inbound_payload(row)}
+    warning = unowned_warning(msg.to, owner, org.id)
+    if warning is not None:
+        out["warnings"] = [warning]
+    return out
+
+
+def unowned_warning(to: str, owner: Owner | None, org_id: str) -> dict[str, str] | None:
+    """Why a handset's message reaches no webhook, when it does not: nobody owns the number, or
+    the caller does not, or it is on no messaging profile."""
+    if owner is not None and owner.organization_id == org_id and owner.messaging_profile_id:
+        return None
+    if owner is None:
+        title = "Nobody owns this number"
+        why = f"No organization on this server has {to}"
+    elif owner.organization_id != org_id:
+        title = "Not your number"
+        why = f"{to} is not one of your organization's numbers"
+    else:
+        title = "Number on no messaging profile"
+        why = f"{to} is on no messaging profile"
+    detail = f"{why}: the message is stored in your inbox, but no webhook is sent."
+    return {"code": "unowned_destination", "title": title, "detail": detail}

@@ -1,4 +1,5 @@
-"""`GET /webhook_deliveries` and `GET /webhook_deliveries/{id}`: the delivery log of one organization."""
+"""`GET /webhook_deliveries`, `GET /webhook_deliveries/{id}`: the delivery log of one organization;
+`POST /webhook_deliveries/{id}/redeliver`: send an event again."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Depends
 from signalpost.accounts.deps import Ctx, CurrentOrg
 from signalpost.kit.errors import not_found
 from signalpost.kit.pagination import Page, page_params
-from signalpost.webhooks import schemas, service
+from signalpost.webhooks import redeliver, schemas, service
 from signalpost.webhooks.repository import DeliveryQuery
 
 router = APIRouter(tags=["webhooks"])
@@ -43,6 +44,24 @@ async def retrieve_webhook_delivery(delivery_id: str, org: CurrentOrg, ctx: Ctx)
     """One delivery (its id is the event id a receiver got as `data.id`) with all its attempts."""
     async with ctx.db.transaction() as uow:
         found = await service.get_delivery(uow, org.id, delivery_id)
+    if found is None:
+        raise not_found("Webhook delivery")
+    return {"data": schemas.delivery_view(*found)}
+
+
+@router.post(
+    "/webhook_deliveries/{delivery_id}/redeliver",
+    summary="Send a webhook event again",
+    responses={
+        401: _ERRORS[401],
+        404: {"description": "No such delivery in this organization (10005)."},
+    },
+)
+async def redeliver_webhook_delivery(delivery_id: str, org: CurrentOrg, ctx: Ctx) -> Any:
+    """POST the event once more, now, to the URL that last took it (else its first URL): the
+    same event id and payload, signed afresh, recorded as a new attempt. Answers the delivery with
+    all its attempts, the redelivery first; whether it worked is in `attempts[0].status`."""
+    found = await redeliver.redeliver(ctx, org.id, delivery_id)
     if found is None:
         raise not_found("Webhook delivery")
     return {"data": schemas.delivery_view(*found)}

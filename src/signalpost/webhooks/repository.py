@@ -251,3 +251,68 @@ async def attempts_for(uow: UnitOfWork, event_ids: Sequence[str]) -> dict[str, l
     for row in (await uow.conn.execute(q)).mappings():
         out[row["event_id"]].append(row)
     return out
+
+
+# --- redelivery ------------------------------------------------------------------------------
+
+_REDELIVERY_STATE = (
+    select(
+        webhook_events.c.id,
+        webhook_events.c.urls,
+        webhook_events.c.status,
+        webhook_events.c.attempts,
+        webhook_events.c.delivered_to,
+        type_coerce(webhook_events.c.payload, PackedJSONText()).label("payload_json"),
+        organizations.c.signing_seed,
+    )
+    .join(organizations, organizations.c.id == webhook_events.c.organization_id)
+    .where(
+        webhook_events.c.id == bindparam("event_id"),
+        webhook_events.c.organization_id == bindparam("organization_id"),
+    )
+)
+
+
+async def redelivery_state(
+    uow: UnitOfWork, organization_id: str, event_id: str
+) -> RowMapping | None:
+    """What sending an event again needs (its payload as stored JSON text and its organization's
+    signing seed), or None when the event is not this organization's."""
+    result = await uow.conn.execute(
+        _REDELIVERY_STATE, {"event_id": event_id, "organization_id": organization_id}
+    )
+    return result.mappings().first()
+
+
+async def record_redelivery(
+    uow: UnitOfWork, event_id: str, attempt: Mapping[str, Any], delivered: bool
+) -> int:
+    """Store a redelivery as the event's next attempt; returns the attempt number it got.
+
+    The number is taken from the event's row read (and on PostgreSQL locked) here, so a redelivery
+    recorded while a queued attempt of the same event is in flight never takes its number: the
+    queued one then finds its number taken and plans again from what is stored. A successful
+    redelivery marks the event delivered; a failed one leaves its status as it was.
+    """
+    stmt = _PROGRESS_FOR_UPDATE if uow.conn.dialect.name == "postgresql" else _PROGRESS
+    row = (await uow.conn.execute(stmt, {"event_ids": [event_id]})).first()
+    if row is None:
+        raise LookupError(event_id)
+    number = int(row.attempts) + 1
+    values: dict[str, Any] = {"attempts": number}
+    if delivered:
+        values.update(
+            status="delivered", delivered_to=attempt["url"], finished_at=attempt["finished_at"]
+        )
+    await uow.conn.execute(
+        update(webhook_events)
+        .where(webhook_events.c.id == event_id)
+        .values(
+            started_at=func.coalesce(webhook_events.c.started_at, attempt["started_at"]),
+            **values,
+        )
+    )
+    await uow.conn.insert_many(
+        webhook_attempts, [{**attempt, "event_id": event_id, "attempt": number}]
+    )
+    return number

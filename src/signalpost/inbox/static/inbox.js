@@ -1,10 +1,9 @@
-// signalpost web inbox: live updates by short polling of /inbox/api/..., and "reply as handset".
-// Every HTML fragment comes from the server, rendered with autoescaping.
+// signalpost web inbox: live updates over server-sent events (/inbox/api/events), "write as a
+// handset" and "redeliver". Every HTML fragment comes from the server, rendered with autoescaping.
 (function () {
   "use strict";
 
   var body = document.body;
-  var pollMs = parseInt(body.getAttribute("data-poll-ms"), 10) || 1500;
   var live = document.getElementById("live");
 
   function setLive(ok, text) {
@@ -14,7 +13,7 @@
   }
 
   function loginAgain() {
-    window.location.href = "/inbox/login?next=" + encodeURIComponent(window.location.pathname);
+    window.location.href = "/inbox/login?next=" + encodeURIComponent(window.location.pathname + window.location.search);
   }
 
   function fetchJSON(url, options) {
@@ -42,79 +41,111 @@
     return t.content.firstElementChild;
   }
 
-  // --- the message list ---------------------------------------------------------------------------
+  // --- lists of messages (the inbox rows, a conversation's bubbles) --------------------------------
 
   function isNewer(a, b) {
-    // rows are ordered newest first by (received_at, id)
+    // by (received_at, id)
     var ra = a.getAttribute("data-received"), rb = b.getAttribute("data-received");
     if (ra !== rb) return ra > rb;
     return a.getAttribute("data-id") > b.getAttribute("data-id");
   }
 
-  var seen = {}; // row id -> the HTML it was last rendered from
+  var seen = {}; // element id -> the HTML it was last rendered from
 
-  function upsertRow(tbody, html) {
-    var row = fromHTML(html);
-    if (seen[row.id] === html) return;
-    seen[row.id] = html;
-    var old = document.getElementById(row.id);
+  // newestFirst: the inbox list; otherwise a conversation (oldest first).
+  function upsert(list, html, newestFirst) {
+    var el = fromHTML(html);
+    if (seen[el.id] === html) return;
+    seen[el.id] = html;
+    var old = document.getElementById(el.id);
     if (old) {
-      old.replaceWith(row);
+      old.replaceWith(el);
     } else {
+      if (list.hasAttribute("data-paged")) return; // an older page: new messages are not on it
       var before = null;
-      for (var r = tbody.firstElementChild; r; r = r.nextElementSibling) {
-        if (isNewer(row, r)) { before = r; break; }
+      for (var r = list.firstElementChild; r; r = r.nextElementSibling) {
+        if (newestFirst ? isNewer(el, r) : isNewer(r, el)) { before = r; break; }
       }
-      tbody.insertBefore(row, before);
+      list.insertBefore(el, before);
+      if (!newestFirst) el.scrollIntoView({ block: "nearest" });
     }
-    row.classList.add("changed");
-  }
-
-  function pollList(tbody) {
-    var cursor = tbody.getAttribute("data-cursor");
+    el.classList.add("changed");
     var empty = document.getElementById("empty");
-    function tick() {
-      fetchJSON("/inbox/api/messages?after=" + encodeURIComponent(cursor))
-        .then(function (json) {
-          json.data.forEach(function (item) { upsertRow(tbody, item.html); });
-          if (empty && tbody.children.length) empty.hidden = true;
-          cursor = json.meta.cursor;
-          setLive(true, "live");
-        })
-        .catch(function () { setLive(false, "reconnecting…"); })
-        .then(function () { window.setTimeout(tick, pollMs); });
-    }
-    tick();
+    if (empty) empty.hidden = true;
   }
 
   // --- one message ---------------------------------------------------------------------------------
 
-  function pollDetail(box) {
-    var id = box.getAttribute("data-id");
-    var last = null;
-    function tick() {
-      fetchJSON("/inbox/api/messages/" + encodeURIComponent(id))
-        .then(function (json) {
-          var html = json.data.html;
-          if (html !== last) {
-            // keep the sections the reader opened or closed
-            var state = {};
-            box.querySelectorAll("details[id]").forEach(function (d) { state[d.id] = d.open; });
-            box.innerHTML = html;
-            box.querySelectorAll("details[id]").forEach(function (d) {
-              if (Object.prototype.hasOwnProperty.call(state, d.id)) d.open = state[d.id];
-            });
-          }
-          last = html;
-          setLive(true, "live");
-        })
-        .catch(function () { setLive(false, "reconnecting…"); })
-        .then(function () { window.setTimeout(tick, pollMs); });
-    }
-    tick();
+  var outcomes = {}; // delivery id -> [text, class] of its last redelivery, kept across updates
+
+  function replaceDetail(box, html) {
+    // keep the sections the reader opened or closed
+    var state = {};
+    box.querySelectorAll("details[id]").forEach(function (d) { state[d.id] = d.open; });
+    box.innerHTML = html;
+    box.querySelectorAll("details[id]").forEach(function (d) {
+      if (Object.prototype.hasOwnProperty.call(state, d.id)) d.open = state[d.id];
+    });
+    Object.keys(outcomes).forEach(function (id) { showOutcome(box, id); });
   }
 
-  // --- reply as handset ---------------------------------------------------------------------------
+  function showOutcome(box, id) {
+    var button = box.querySelector('button.redeliver[data-delivery="' + id + '"]');
+    if (!button) return;
+    var slot = button.parentElement.querySelector(".redeliver-result");
+    slot.textContent = outcomes[id][0];
+    slot.className = "redeliver-result " + outcomes[id][1];
+  }
+
+  // --- the live stream -----------------------------------------------------------------------------
+
+  function openStream(url) {
+    var list = document.getElementById("messages");
+    var chat = document.getElementById("chat");
+    var box = document.getElementById("detail");
+    var source = new EventSource(url, { withCredentials: true });
+    source.addEventListener("open", function () { setLive(true, "live"); });
+    source.addEventListener("ready", function () { setLive(true, "live"); });
+    source.addEventListener("error", function () {
+      setLive(false, "reconnecting…");
+      // A 401 closes the stream for good: the login expired.
+      if (source.readyState === EventSource.CLOSED) {
+        fetchJSON("/inbox/api/messages?after=" + encodeURIComponent(new Date().toISOString()))
+          .then(function () { window.setTimeout(function () { openStream(url); }, 2000); })
+          .catch(function () {});
+      }
+    });
+    var index = document.getElementById("conversations");
+    source.addEventListener("messages", function (ev) {
+      if (index) { refreshIndex(index); return; }
+      var data = JSON.parse(ev.data);
+      data.items.forEach(function (item) {
+        if (list) upsert(list, item.html, true);
+        if (chat) upsert(chat, item.html, false);
+      });
+    });
+    source.addEventListener("message", function (ev) {
+      if (box) replaceDetail(box, JSON.parse(ev.data).html);
+    });
+    window.__inboxStream = source;
+  }
+
+  // The conversations page: its list is read again (a message can move a conversation to the top).
+  var refreshing = false;
+  function refreshIndex(index) {
+    if (refreshing) return;
+    refreshing = true;
+    fetch(window.location.href, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(new Error("HTTP " + r.status)); })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("conversations");
+        if (fresh) index.innerHTML = fresh.innerHTML;
+      })
+      .catch(function () {})
+      .then(function () { refreshing = false; });
+  }
+
+  // --- write as a handset --------------------------------------------------------------------------
 
   function wireReply(form) {
     var out = document.getElementById("reply-result");
@@ -130,8 +161,11 @@
         body: JSON.stringify(payload)
       })
         .then(function (json) {
-          out.className = "flash";
-          out.textContent = "Delivered to " + payload.to + " as message " + json.data.id + ".";
+          var warnings = json.warnings || [];
+          out.className = warnings.length ? "flash warn" : "flash";
+          out.textContent = warnings.length
+            ? "Stored as message " + json.data.id + ". " + warnings.map(function (w) { return w.detail; }).join(" ")
+            : "Delivered to " + payload.to + " as message " + json.data.id + ".";
           form.querySelector("input[name=text]").value = "";
         })
         .catch(function (err) {
@@ -145,10 +179,54 @@
     });
   }
 
-  var tbody = document.getElementById("messages");
-  if (tbody) pollList(tbody);
-  var box = document.getElementById("detail");
-  if (box) pollDetail(box);
+  // --- redeliver a webhook -------------------------------------------------------------------------
+
+  function wireRedeliver(box) {
+    box.addEventListener("click", function (ev) {
+      var button = ev.target.closest("button.redeliver");
+      if (!button) return;
+      var id = button.getAttribute("data-delivery");
+      var out = button.parentElement.querySelector(".redeliver-result");
+      button.disabled = true;
+      out.textContent = "sending…";
+      fetchJSON("/inbox/api/webhooks/" + encodeURIComponent(id) + "/redeliver", { method: "POST" })
+        .then(function (json) {
+          var d = json.data;
+          var text = d.ok ? "Redelivered: HTTP " + d.status_code
+            : "Redelivery failed: " + (d.status_code !== null ? "HTTP " + d.status_code : d.error);
+          outcomes[id] = [text, d.ok ? "ok" : "bad"];
+          if (d.html) replaceDetail(box, d.html); else showOutcome(box, id);
+          var opened = document.getElementById("ev-" + id);
+          if (opened) opened.open = true;
+        })
+        .catch(function (err) {
+          out.textContent = err.message;
+          out.className = "redeliver-result bad";
+        })
+        .then(function () { button.disabled = false; });
+    });
+  }
+
+  // --- filters: a changed choice applies at once ---------------------------------------------------
+
+  function wireFilters(form) {
+    form.querySelectorAll("select, input[type=date]").forEach(function (el) {
+      el.addEventListener("change", function () { form.requestSubmit(); });
+    });
+    // empty fields stay out of the address
+    form.addEventListener("submit", function () {
+      form.querySelectorAll("input[name], select[name]").forEach(function (el) {
+        if (!el.value) el.disabled = true;
+      });
+    });
+  }
+
+  var stream = body.getAttribute("data-stream");
+  if (stream && live) openStream(stream);
   var form = document.getElementById("reply-form");
   if (form) wireReply(form);
+  var box = document.getElementById("detail");
+  if (box) wireRedeliver(box);
+  var filters = document.getElementById("filters");
+  if (filters) wireFilters(filters);
 })();
