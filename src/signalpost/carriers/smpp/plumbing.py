@@ -251,7 +251,7 @@ class Esme(ESME):
             return result
         if await self._on_deliver(pdu):
             # The receive loop answers ESME_ROK to whatever request message is returned here.
-            return DeliverSm(sequence_num=header.sequence_num)
+            return DeliverSm(sequence_num=header.sequence_num, short_message="-")
         nack = DeliverSmResp(
             sequence_num=header.sequence_num, command_status=SmppCommandStatus.ESME_RX_T_APPN
         )

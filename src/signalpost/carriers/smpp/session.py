@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -215,7 +216,7 @@ class SmppSession:
         future: asyncio.Future[PartResult] = asyncio.get_running_loop().create_future()
         self._pending[key] = _Pending(future, time.monotonic())
         message = SubmitSm(
-            short_message="",
+            short_message="-",  # a placeholder aiosmpplib requires; the octets are set below
             source=_address(part.source, self.config.source_ton, self.config.source_npi),
             destination=_address(
                 part.destination, self.config.destination_ton, self.config.destination_npi
@@ -226,7 +227,8 @@ class SmppSession:
             validity_period=part.validity,
             log_id=key,
         )
-        message.set_encoded_message(part.short_message)
+        # (an empty text goes as one space: aiosmpplib re-encodes an empty octet string)
+        message.set_encoded_message(part.short_message or b" ")
         await self._broker.enqueue(message)
         try:
             return await future
@@ -354,8 +356,8 @@ class SmppSession:
             system_type=c.system_type,
             bind_mode=_MODES[c.mode],
             enquire_link_interval=float(c.enquire_link_interval),
-            log_level="CRITICAL",
-            log_handler=logging.NullHandler(),
+            log_level=os.environ.get("SIGNALPOST_SMPP_TRACE", "CRITICAL"),
+            log_handler=None if os.environ.get("SIGNALPOST_SMPP_TRACE") else logging.NullHandler(),
             hook=SessionHook(self._sending, self._response, self._send_error),
             broker=self._broker,
             correlator=RequestCorrelator(),
