@@ -161,6 +161,10 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAP
             )
             for _ in range(settings.workers if workers_enabled else 0)
         ]
+        if workers:
+            from signalpost.carriers import start_carriers
+
+            await start_carriers(ctx)  # this process takes part in holding the SMPP binds
         tasks = [asyncio.create_task(w.run()) for w in workers]
         try:
             yield

@@ -165,6 +165,9 @@ def worker(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop_all)
         print(f"signalpost worker: {n} task(s) on {settings.safe_database_url}", flush=True)
+        from signalpost.carriers import start_carriers
+
+        await start_carriers(ctx)  # this process takes part in holding the SMPP binds
         await asyncio.gather(*(w.run() for w in workers))
 
     tune_gc()

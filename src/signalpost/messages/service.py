@@ -777,6 +777,7 @@ def submission(row: Message) -> OutboundSubmit:
         parts=row["parts"],
         encoding=row["encoding"],
         attempt=row["carrier_attempts"],
+        messaging_profile_id=row["messaging_profile_id"],
     )
 
 
@@ -819,8 +820,8 @@ async def record_submissions(
     retry: dict[str, float] = {}
     for message, result in answers:
         row = rows.get(message["id"])
-        if row is None or row["to_status"] not in expected:
-            continue
+        if row is None or row["to_status"] not in expected or result.outcome == "deferred":
+            continue  # (deferred: the process holding the carrier's bind records it)
         rows.pop(message["id"])  # one answer per message
         common = {
             "to_carrier": result.to_carrier or row["to_carrier"],
