@@ -10,6 +10,11 @@ drives `POST /v2/messages` at the given concurrency over keep-alive connections.
   ceiling of what this machine's HTTP stack can do;
 
 and prints a JSON summary as its last line. It is a script, not a test: `make bench` runs it.
+
+`--carrier smpp` compares the two carriers in the same run: rounds alternate between a server whose
+default carrier is the built-in simulator and one whose default carrier is an SMPP bind (window
+`--window`) to the SMSC simulator of the test suite on loopback (its receipts after `--latency`, like
+the built-in simulator's), and it reports both and their ratios.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from smpp_carrier import smpp_settings, start_simulator
 
 ROOT = Path(__file__).resolve().parent.parent
 ECHO_APP = """
@@ -239,11 +247,15 @@ async def setup(base: str, key: str, hook_url: str) -> str:
         return number
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
-    procs: list[subprocess.Popen[bytes]] = []
+async def run(
+    args: argparse.Namespace, carrier: str = "simulator", echo_ceiling: bool = True
+) -> dict[str, Any]:
+    procs: list[subprocess.Popen[Any]] = []
     tmp = tempfile.mkdtemp(prefix="signalpost-bench-")
     receiver = Receiver()
     await receiver.start()
+    server: int | None = None
+    smsc: int | None = None
     try:
         key = args.api_key or "KEYbench" + secrets.token_hex(12)
         if args.base_url:
@@ -261,6 +273,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "SIGNALPOST_WORKERS": str(args.workers),
                 "SIGNALPOST_SIMULATOR_LATENCY": str(args.latency),
             }
+            if carrier == "smpp":
+                sim, sim_port = start_simulator("--dlr-delay", str(args.latency))
+                procs.append(sim)
+                smsc = sim.pid
+                env["SIGNALPOST_CONFIG"] = str(smpp_settings(Path(tmp), sim_port, args.window))
             procs.append(
                 subprocess.Popen(
                     [sys.executable, "-m", "signalpost.cli", "serve"],
@@ -269,6 +286,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     stdout=subprocess.DEVNULL,
                 )
             )
+            server = procs[-1].pid
             base = f"http://127.0.0.1:{port}/v2"
             await wait_http(base.rsplit("/v2", 1)[0] + "/readyz")
         number = await setup(base, key, f"http://127.0.0.1:{receiver.port}/hooks")
@@ -283,8 +301,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             ).encode()
             for i in range(args.messages)
         ]
-        # Warm up (connections, caches), then measure.
-        await drive(
+        # Warm up (connections, caches, the SMPP bind), until the warm-up messages are final.
+        warm = await drive(
             host,
             port_,
             url.path + "/messages",
@@ -292,9 +310,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             headers,
             args.concurrency,
         )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not set(warm.ids) <= set(receiver.finalized):
+            await asyncio.sleep(0.05)
         receiver.finalized.clear()
-        server = procs[0].pid if procs else None
         cpu_start = process_cpu_seconds(server)
+        smsc_start = process_cpu_seconds(smsc)
         t_start = time.perf_counter()
         send = await drive(host, port_, url.path + "/messages", bodies, headers, args.concurrency)
         cpu_sent = process_cpu_seconds(server)
@@ -310,6 +331,40 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if cpu_start is not None and cpu_end is not None and done
             else None
         )
+        smsc_end = process_cpu_seconds(smsc)
+        smsc_ms = (
+            round((smsc_end - smsc_start) * 1000 / len(done), 3)
+            if smsc_start is not None and smsc_end is not None and done
+            else None
+        )
+        result: dict[str, Any] = {
+            "carrier": carrier,
+            "messages": args.messages,
+            "concurrency": args.concurrency,
+            "workers": args.workers,
+            "send": {
+                **send.summary(),
+                # CPU time of the server per request while the requests ran (in-process workers
+                # included, when they ran meanwhile).
+                "server_cpu_ms_per_request": (
+                    round((cpu_sent - cpu_start) * 1000 / len(bodies), 3)
+                    if cpu_start is not None and cpu_sent is not None
+                    else None
+                ),
+            },
+            "end_to_end": {
+                "finalized": len(done),
+                "seconds": round(e2e_seconds, 3),
+                "per_second": round(len(done) / e2e_seconds, 1) if e2e_seconds else 0.0,
+                # CPU time of the server process per finalized message, from the first send to the
+                # last webhook (all threads): steadier than rates on a machine whose speed varies.
+                "server_cpu_ms_per_message": cpu_ms,
+                # the SMSC simulator's (SMPP rounds): the built-in simulator's is in the server's
+                "smsc_cpu_ms_per_message": smsc_ms,
+            },
+        }
+        if not echo_ceiling:
+            return result
 
         echo_port = free_port()
         echo_file = Path(tmp) / "echo_app.py"
@@ -334,30 +389,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "127.0.0.1", echo_port, "/", bodies[: args.concurrency * 2], {}, args.concurrency
         )
         echo = await drive("127.0.0.1", echo_port, "/", bodies, {}, args.concurrency)
-        return {
-            "messages": args.messages,
-            "concurrency": args.concurrency,
-            "workers": args.workers,
-            "send": {
-                **send.summary(),
-                # CPU time of the server per request while the requests ran (in-process workers
-                # included, when they ran meanwhile).
-                "server_cpu_ms_per_request": (
-                    round((cpu_sent - cpu_start) * 1000 / len(bodies), 3)
-                    if cpu_start is not None and cpu_sent is not None
-                    else None
-                ),
-            },
-            "end_to_end": {
-                "finalized": len(done),
-                "seconds": round(e2e_seconds, 3),
-                "per_second": round(len(done) / e2e_seconds, 1) if e2e_seconds else 0.0,
-                # CPU time of the server process per finalized message, from the first send to the
-                # last webhook (all threads): steadier than rates on a machine whose speed varies.
-                "server_cpu_ms_per_message": cpu_ms,
-            },
-            "echo_ceiling": echo.summary(),
-        }
+        return {**result, "echo_ceiling": echo.summary()}
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
@@ -368,6 +400,48 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 p.kill()
         await receiver.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _line(label: str, summary: dict[str, Any]) -> str:
+    s, e = summary["send"], summary["end_to_end"]
+    smsc = e.get("smsc_cpu_ms_per_message")
+    return (
+        f"{label:<14}: {s['per_second']:>8.1f} accepted/s  {e['per_second']:>8.1f} finalized/s "
+        f"({e['finalized']}/{summary['messages']})  server CPU {e['server_cpu_ms_per_message']} ms/msg"
+        + (f" + SMSC {smsc} ms/msg" if smsc is not None else "")
+        + f"  p50 {s['latency_ms']['p50']} ms  errors {s['errors']}"
+    )
+
+
+async def compare(args: argparse.Namespace) -> dict[str, Any]:
+    """Alternate rounds (simulator, smpp, simulator, smpp, …) and the median of each carrier."""
+    rounds: list[dict[str, Any]] = []
+    for i in range(args.rounds):
+        for carrier in ("simulator", "smpp"):
+            summary = await run(args, carrier, echo_ceiling=False)
+            rounds.append(summary)
+            print(_line(f"{carrier} #{i + 1}", summary), flush=True)
+
+    def median(carrier: str, section: str, key: str) -> float:
+        values = sorted(r[section][key] or 0.0 for r in rounds if r["carrier"] == carrier)
+        mid = len(values) // 2
+        return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+    medians = {
+        c: {
+            "accepted_per_second": median(c, "send", "per_second"),
+            "finalized_per_second": median(c, "end_to_end", "per_second"),
+            "server_cpu_ms_per_message": median(c, "end_to_end", "server_cpu_ms_per_message"),
+            "smsc_cpu_ms_per_message": median(c, "end_to_end", "smsc_cpu_ms_per_message"),
+        }
+        for c in ("simulator", "smpp")
+    }
+    sim, smpp = medians["simulator"], medians["smpp"]
+    ratios = {
+        key: round(smpp[key] / sim[key], 3) if sim[key] else None
+        for key in ("accepted_per_second", "finalized_per_second", "server_cpu_ms_per_message")
+    }
+    return {"window": args.window, "rounds": rounds, "median": medians, "smpp_vs_simulator": ratios}
 
 
 def main() -> None:
@@ -384,7 +458,24 @@ def main() -> None:
     parser.add_argument("--api-key", help="API key of the running server")
     parser.add_argument("--database-url", help="database for the server this script starts")
     parser.add_argument("--e2e-timeout", type=float, default=120.0)
+    parser.add_argument(
+        "--carrier",
+        choices=["simulator", "smpp"],
+        default="simulator",
+        help="smpp: alternate rounds of the built-in simulator and an SMPP carrier, and compare",
+    )
+    parser.add_argument("--window", type=int, default=10, help="SMPP window of the bind")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds per carrier (--carrier smpp)")
     args = parser.parse_args()
+    if args.carrier == "smpp":
+        if args.base_url:
+            parser.error("--carrier smpp starts its own servers; drop --base-url")
+        comparison = asyncio.run(compare(args))
+        for carrier, m in comparison["median"].items():
+            print(f"median {carrier:<9}: {json.dumps(m)}")
+        print(f"smpp / simulator: {json.dumps(comparison['smpp_vs_simulator'])}")
+        print(json.dumps(comparison))
+        return
     summary = asyncio.run(run(args))
     s, e, c = summary["send"], summary["end_to_end"], summary["echo_ceiling"]
     print(
