@@ -58,17 +58,23 @@ async def bind_status(settings: Settings, db: Database) -> list[dict[str, Any]]:
     for carrier in configured(settings)["carriers"]:
         for bind in carrier["binds"]:
             row = rows.get(bind["key"])
-            stats = dict((row or {}).get("stats") or {})
-            alive = bool(row and row["holder"] and row["lease_until"] and row["lease_until"] >= now)
+            stats: dict[str, Any] = dict(row["stats"] or {}) if row is not None else {}
+            alive = bool(
+                row is not None
+                and row["holder"]
+                and row["lease_until"] is not None
+                and row["lease_until"] >= now
+            )
+            held = row if alive else None
             out.append(
                 {
                     "bind": bind["key"],
                     "carrier": carrier["name"],
                     "address": f"{bind['host']}:{bind['port']}",
                     "system_id": bind["system_id"],
-                    "state": (row["state"] if alive else "unheld") if row else "unheld",
-                    "holder": row["holder"] if alive else None,
-                    "lease_until": _when(row["lease_until"]) if alive else None,
+                    "state": held["state"] if held is not None else "unheld",
+                    "holder": held["holder"] if held is not None else None,
+                    "lease_until": _when(held["lease_until"]) if held is not None else None,
                     "window": bind["window"],
                     "in_flight": stats.get("in_flight", 0) if alive else 0,
                     "submitted": stats.get("submitted", 0),
