@@ -5,9 +5,11 @@ real webhook receiver, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 import telnyx
 from telnyx import Telnyx
@@ -187,3 +189,87 @@ def test_stop_over_smpp_blocks_the_sender(
         return False
 
     assert wait_until(blocked)
+
+
+def _default_key(server: RunningServer) -> str:
+    async def add(ctx: Any) -> str:
+        from signalpost.accounts import service as accounts
+
+        async with ctx.db.transaction() as uow:
+            return await accounts.add_api_key(uow, server.app.state.bootstrap.organization.id)
+
+    return str(server.run(add))
+
+
+def test_admin_endpoint_shows_each_bind(
+    server: RunningServer, client: Telnyx, sender: Sender, account: Any
+) -> None:
+    msg = client.messages.send(from_=sender.number, to=handset(), text="counted").data
+    assert msg is not None and msg.id
+    wait_final(client, msg.id)
+    key = _default_key(server)
+
+    def admin() -> httpx.Response:
+        return httpx.get(
+            f"{server.base_url}/admin/carriers",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=10,
+        )
+
+    # the holder reports its bind's state with each lease renewal (a third of the lease)
+    wait_until(lambda: admin().json()["data"]["binds"][0]["state"] == "bound")
+    r = admin()
+    assert r.status_code == 200, r.text
+    data = r.json()["data"]
+    assert data["default_carrier"] == "upstream"
+    assert [c["name"] for c in data["carriers"]] == ["simulator", "upstream"]
+    assert "password" not in r.text
+    (bind,) = data["binds"]
+    assert bind["bind"] == "upstream/0" and bind["state"] == "bound"
+    assert bind["holder"] and bind["window"] == 10 and bind["in_flight"] == 0
+
+    def counted() -> bool:
+        again = admin().json()["data"]["binds"][0]
+        return again["submitted"] >= 1 and again["last_receipt_at"] is not None
+
+    wait_until(counted)
+    forbidden = httpx.get(
+        f"{server.base_url}/admin/carriers",
+        headers={"Authorization": f"Bearer {account.api_key}"},
+        timeout=10,
+    )
+    assert forbidden.status_code == 403
+    assert forbidden.json()["errors"][0]["code"] == "10010"
+
+
+def test_cli_carriers_list_and_status(server: RunningServer, sim: SmscSim) -> None:
+    from typer.testing import CliRunner
+
+    from signalpost.cli import app
+
+    env = {
+        "SIGNALPOST_DATABASE_URL": server.settings.database_url,
+        "SIGNALPOST_DEFAULT_CARRIER": "upstream",
+        "SIGNALPOST_CARRIERS": json.dumps(
+            [
+                {
+                    "name": "upstream",
+                    "kind": "smpp",
+                    "binds": [{"host": "127.0.0.1", "port": sim.port, "system_id": "signalpost"}],
+                }
+            ]
+        ),
+    }
+    listed = CliRunner().invoke(app, ["carriers", "list"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert "default carrier: upstream" in listed.output
+    assert f"upstream/0  signalpost@127.0.0.1:{sim.port}  transceiver  window 10" in listed.output
+
+    def status() -> dict[str, Any] | None:
+        done = CliRunner().invoke(app, ["carriers", "status", "--json"], env=env)
+        assert done.exit_code == 0, done.output
+        (bind,) = json.loads(done.output)
+        return bind if bind["state"] == "bound" else None
+
+    bind = wait_until(status)
+    assert bind["bind"] == "upstream/0" and bind["holder"] and bind["window"] == 10

@@ -10,6 +10,7 @@ can crash the interpreter at exit, so it leaves through os._exit).
 - with registered_delivery & 1, a receipt follows after --dlr-delay: stat DELIVRD, or UNDELIV for a
   destination ending in 0012, EXPIRED for 0013, none for 0014 (text plus receipted_message_id and
   message_state TLVs);
+- a deliver_sm with no session to take it (or that failed) is kept for the next bind;
 - a text "ECHO <rest>" comes back as an MO from the destination with <rest>;
 - commands on stdin, one JSON object a line:
   {"mo": {"src", "dst", "text", "dc": 0|1|3|8, "parts": n, "concat": "udh8"|"udh16"|"sar",
@@ -67,6 +68,7 @@ class Sim:
         self.log = open(args.log, "a", buffering=1) if args.log else None  # noqa: SIM115
         self.ref = 0
         self.tasks: set[asyncio.Task[None]] = set()
+        self.kept: list[dict[str, Any]] = []  # deliveries waiting for a session
 
     def spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -83,13 +85,16 @@ class Sim:
             live = list(self.sessions.values())
             esme = live[0] if live else None
         if esme is None:
-            self.write({"event": "deliver_dropped", "reason": "no session"})
+            # store and forward, as an SMSC does: to the next session that binds
+            self.write({"event": "deliver_kept", "reason": "no session"})
+            self.kept.append(kw)
             return
         try:
             resp = await esme.deliver_sm(**kw)
             self.write({"event": "deliver_resp", "status": resp.command_status})
         except Exception as exc:
             self.write({"event": "deliver_failed", "error": repr(exc)})
+            self.kept.append(kw)
 
     async def receipt(
         self,
@@ -258,6 +263,9 @@ async def main() -> None:
             if isinstance(ev, smpp34.Esme):
                 sim.sessions[ev.session_id] = ev
                 sim.write({"event": "bind", "session": ev.session_id, "system_id": ev.system_id})
+                kept, sim.kept = sim.kept, []
+                for kw in kept:
+                    sim.spawn(sim.deliver(ev.session_id, **kw))
             elif isinstance(ev, smpp34.SubmitSmEvent):
                 sim.submit(ev)
             elif isinstance(ev, smpp34.Unbound):

@@ -9,7 +9,6 @@ import pytest
 from signalpost.carriers.smpp.codec import TLV_MESSAGE_STATE, TLV_RECEIPTED_MESSAGE_ID
 from signalpost.carriers.smpp.outcomes import (
     GENERIC_NACK,
-    id_variants,
     parse_receipt,
     parse_receipt_text,
     submit_status,
@@ -86,12 +85,6 @@ def test_receipt_tlvs_win_over_the_text() -> None:
         "delivery_failed",
     )
     assert parse_receipt("no id here", []) is None
-
-
-def test_id_variants() -> None:
-    assert id_variants("255") == ["255", "ff"]
-    assert id_variants("ff") == ["ff", "255"]
-    assert id_variants("msg-1") == ["msg-1"]
 
 
 def _deliver_pdu(short_message: bytes, tlvs: bytes = b"", esm: int = 0, dc: int = 0) -> bytes:

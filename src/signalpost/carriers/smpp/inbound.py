@@ -20,7 +20,7 @@ from sqlalchemy.engine import RowMapping
 from signalpost.carriers.base import MessageEvents, ReceiptStatus
 from signalpost.carriers.smpp import store
 from signalpost.carriers.smpp.codec import decode_text, sar_concat, split_udh
-from signalpost.carriers.smpp.outcomes import id_variants, parse_receipt
+from signalpost.carriers.smpp.outcomes import parse_receipt
 from signalpost.carriers.smpp.pdu import DeliverSmPdu
 from signalpost.kit.clock import parse_datetime, utcnow
 from signalpost.kit.db import UnitOfWork
@@ -138,7 +138,7 @@ async def _receipt(
         return None
     if info.status is None:
         return None  # intermediate (ENROUTE, ACCEPTD)
-    part = await store.find_part(uow, carrier, id_variants(info.carrier_message_id))
+    part = await store.find_part(uow, carrier, [info.carrier_message_id])
     if part is None:
         if (utcnow() - at).total_seconds() < UNMATCHED_RECEIPT_SECONDS:
             return RETRY_UNMATCHED

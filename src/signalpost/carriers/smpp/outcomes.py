@@ -170,15 +170,3 @@ def parse_receipt(text: str, tlvs: Iterable[tuple[int, bytes]]) -> ReceiptInfo |
     if stat not in _FINAL and stat not in ("ENROUTE", "ACCEPTD"):
         status, code = "delivery_unconfirmed", None
     return ReceiptInfo(carrier_id, stat, status, code, fields.get("err"), network_error)
-
-
-def id_variants(carrier_message_id: str) -> list[str]:
-    """The forms a carrier may use for the same id in a receipt: as given, and (some SMSCs answer
-    submit_sm_resp in hex and write receipts in decimal, or the reverse) the other base."""
-    out = [carrier_message_id]
-    text = carrier_message_id.strip()
-    if text.isdigit() and len(text) <= 20:
-        out.append(format(int(text), "x"))
-    elif text and len(text) <= 16 and all(c in "0123456789abcdefABCDEF" for c in text):
-        out.append(str(int(text, 16)))
-    return out

@@ -121,10 +121,12 @@ async def insert_parts(uow: UnitOfWork, rows: Sequence[Mapping[str, Any]]) -> No
 
 
 async def find_part(uow: UnitOfWork, carrier: str, ids: Sequence[str]) -> RowMapping | None:
+    """The part of the first of `ids` (in order of preference) that the correlator knows."""
     q = select(smpp_parts).where(
         smpp_parts.c.carrier == carrier, smpp_parts.c.carrier_message_id.in_(list(ids))
     )
-    return (await uow.conn.execute(q)).mappings().first()
+    found = {row["carrier_message_id"]: row for row in (await uow.conn.execute(q)).mappings()}
+    return next((found[i] for i in ids if i in found), None)
 
 
 async def set_part_status(
