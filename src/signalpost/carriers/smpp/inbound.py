@@ -131,6 +131,18 @@ async def apply(
 async def _receipt(
     uow: UnitOfWork, events: MessageEvents, carrier: str, pdu: DeliverSmPdu, at: datetime
 ) -> float | None:
+    found = await record_receipt(uow, carrier, pdu, at)
+    if not isinstance(found, str):
+        return found
+    waiting = await settle_messages(uow, events, [found])
+    return RETRY_NOT_SENT if waiting else None
+
+
+async def record_receipt(
+    uow: UnitOfWork, carrier: str, pdu: DeliverSmPdu, at: datetime
+) -> str | float | None:
+    """The receipt's part status written: the id of its message (to settle), or the delay after
+    which to try again (its part is not recorded yet), or None (nothing to do)."""
     body = split_udh(pdu.short_message)[1] if pdu.has_udh else pdu.short_message
     info = parse_receipt(decode_text(body, pdu.data_coding), pdu.tlvs)
     if info is None:
@@ -147,8 +159,7 @@ async def _receipt(
     await store.set_part_status(
         uow, carrier, part["carrier_message_id"], info.status, info.error_code
     )
-    waiting = await settle_messages(uow, events, [part["message_id"]])
-    return RETRY_NOT_SENT if waiting else None
+    return str(part["message_id"])
 
 
 def _digest(carrier: str, pdu: DeliverSmPdu) -> str:

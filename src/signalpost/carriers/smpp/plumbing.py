@@ -219,7 +219,13 @@ class Esme(ESME):
     """aiosmpplib's ESME with three changes: a deliver_sm goes to `on_deliver` (which reads the PDU
     itself and commits what it carries) and is answered ESME_ROK only after it returns True, else
     ESME_RX_T_APPN so that the SMSC delivers it again; `on_connect` runs before each bind attempt
-    (the session fails what the previous link left) and `on_bound` after a successful one."""
+    (the session fails what the previous link left) and `on_bound` after a successful one.
+
+    deliver_sm are handled concurrently (at most DELIVERIES at a time, each answered when its own
+    commit is done, so out of order): the receive loop goes on reading submit_sm_resp meanwhile,
+    and the writes of concurrent deliver_sm can share a transaction (a group commit)."""
+
+    DELIVERIES = 64
 
     def __init__(
         self,
@@ -235,6 +241,8 @@ class Esme(ESME):
         self._on_connect = on_connect
         self._on_bound = on_bound
         self._on_connect_error = on_connect_error
+        self._deliveries: set[asyncio.Task[None]] = set()
+        self._delivery_slots = asyncio.Semaphore(self.DELIVERIES)
 
     async def connect(self) -> None:
         self._on_connect()
@@ -249,11 +257,18 @@ class Esme(ESME):
         if header.smpp_command != SmppCommand.DELIVER_SM:
             result: SmppMessage | None = await super()._handle_request(pdu, header)
             return result
-        if await self._on_deliver(pdu):
-            # The receive loop answers ESME_ROK to whatever request message is returned here.
-            return DeliverSm(sequence_num=header.sequence_num, short_message="-")
-        nack = DeliverSmResp(
-            sequence_num=header.sequence_num, command_status=SmppCommandStatus.ESME_RX_T_APPN
-        )
-        await self._send_data(nack)
-        return None
+        await self._delivery_slots.acquire()  # the receive loop waits while DELIVERIES are open
+        task = asyncio.create_task(self._deliver(pdu, header.sequence_num))
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+        return None  # answered by the task
+
+    async def _deliver(self, pdu: bytes, sequence_num: int) -> None:
+        try:
+            ok = await self._on_deliver(pdu)
+            status = SmppCommandStatus.ESME_ROK if ok else SmppCommandStatus.ESME_RX_T_APPN
+            await self._send_data(DeliverSmResp(sequence_num=sequence_num, command_status=status))
+        except Exception as exc:  # the link went down: the SMSC delivers it again
+            log.debug("deliver_sm_resp %d not sent: %r", sequence_num, exc)
+        finally:
+            self._delivery_slots.release()
