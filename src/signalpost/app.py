@@ -38,7 +38,8 @@ FEATURES = (
     "optouts",
     "webhooks",
     "links",
-    "carriers",
+    "simulator",
+    "gateway",
     "inbox",
 )
 

@@ -6,9 +6,8 @@ import asyncio
 import gc
 import importlib
 import signal
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
@@ -16,9 +15,9 @@ from signalpost.accounts import repository as accounts_repo
 from signalpost.accounts import service as accounts
 from signalpost.context import AppContext
 from signalpost.kit import migrate
-from signalpost.settings import Settings, load_settings
-
-T = TypeVar("T")
+from signalpost.runner import run_with_context as run_with_context
+from signalpost.runner import settings_from as settings_from
+from signalpost.settings import Settings
 
 app = typer.Typer(
     no_args_is_help=True, help="signalpost: a self-hosted Telnyx-compatible messaging server."
@@ -34,30 +33,6 @@ ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="TOML settings file.", envvar="SIGNALPOST_CONFIG")
 ]
 DatabaseOpt = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL.")]
-
-
-def settings_from(config: Path | None, **overrides: Any) -> Settings:
-    try:
-        return load_settings(config, **overrides)
-    except Exception as exc:
-        typer.echo(f"error: invalid settings: {exc}", err=True)
-        raise typer.Exit(2) from exc
-
-
-def run_with_context(settings: Settings, fn: Callable[[AppContext], Awaitable[T]]) -> T:
-    """Migrate, bootstrap, run `fn` with a context, dispose. For one-shot commands."""
-    from signalpost.app import build_context, close_resources, prepare
-
-    async def go() -> T:
-        ctx = build_context(settings)
-        try:
-            await prepare(ctx)
-            return await fn(ctx)
-        finally:
-            await close_resources(ctx)
-            await ctx.db.dispose()
-
-    return asyncio.run(go())
 
 
 def banner(settings: Settings, boot: accounts.Bootstrap, workers: int) -> str:
@@ -301,7 +276,17 @@ def keys_public(
 
 
 # Feature commands: `signalpost.<feature>.cli` exposes `register(app)`.
-for _feature in ("numbers", "profiles", "messages", "optouts", "carriers", "links", "webhooks"):
+FEATURE_COMMANDS = (
+    "numbers",
+    "profiles",
+    "messages",
+    "optouts",
+    "simulator",
+    "gateway",
+    "links",
+    "webhooks",
+)
+for _feature in FEATURE_COMMANDS:
     try:
         _module = importlib.import_module(f"signalpost.{_feature}.cli")
     except ModuleNotFoundError as _exc:

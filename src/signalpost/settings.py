@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -127,9 +128,29 @@ class Settings(BaseSettings):
     schedule_max_lead_seconds: float = Field(default=5 * 24 * 3600, gt=0)
     idempotency_ttl_seconds: float = Field(default=24 * 3600, gt=0)
     media_fetch_timeout: float = Field(default=10.0, gt=0)  # per MMS media download
+    # Outbound URL guard (kit.netguard): false refuses loopback, private, link-local, ... addresses
+    # for webhooks, media and short links; the networks listed stay allowed.
+    outbound_allow_private: bool = True
+    outbound_allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
     rate_limits: RateLimits = Field(default_factory=RateLimits)
     pricing: dict[str, Any] | None = None  # overrides of messages.pricing.PriceTable
     config_file: Path | None = None
+
+    @field_validator("outbound_allowed_networks", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        # From the environment: a comma-separated list (`10.1.0.0/16,fd00::/8`).
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("outbound_allowed_networks")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        from signalpost.kit.netguard import parse_networks
+
+        parse_networks(value)  # ValueError names the bad one
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from signalpost.context import AppContext
+from signalpost.runner import run_with_context, settings_from
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file.")]
 DatabaseOpt = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL.")]
@@ -38,7 +39,6 @@ def register(app: typer.Typer) -> None:
         database_url: DatabaseOpt = None,
     ) -> None:
         """Make a domain (pointed at this server) usable for short links."""
-        from signalpost.cli import run_with_context, settings_from
         from signalpost.links import service
 
         settings = settings_from(config, database_url=database_url)
@@ -63,7 +63,6 @@ def register(app: typer.Typer) -> None:
         org: OrgOpt = None, config: ConfigOpt = None, database_url: DatabaseOpt = None
     ) -> None:
         """List link domains (those one organization may use, with --org)."""
-        from signalpost.cli import run_with_context, settings_from
         from signalpost.links import service
 
         settings = settings_from(config, database_url=database_url)
@@ -85,7 +84,6 @@ def register(app: typer.Typer) -> None:
         database_url: DatabaseOpt = None,
     ) -> None:
         """Remove a link domain. Short links already sent on it keep resolving by their code."""
-        from signalpost.cli import run_with_context, settings_from
         from signalpost.links import service
 
         settings = settings_from(config, database_url=database_url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -21,7 +22,7 @@ from signalpost.kit.errors import ApiError
 from signalpost.kit.fastlane import LaneHandler, is_json
 from signalpost.kit.groupcommit import GroupCommit
 from signalpost.kit.jsonio import JSONResponse
-from signalpost.messages import group, service, whatsapp
+from signalpost.messages import group, outbound, service
 from signalpost.messages import repository as repo
 from signalpost.messages.schemas import (
     AlphanumericSend,
@@ -33,8 +34,10 @@ from signalpost.messages.schemas import (
     message_payload,
     outbound_payload,
 )
-from signalpost.messages.service import Endpoint, SendRequest
-from signalpost.messages.whatsapp import WhatsappSend
+from signalpost.messages.senders import Endpoint, SendRequest
+from signalpost.messages.whatsapp import send as whatsapp
+from signalpost.messages.whatsapp import wire as whatsapp_wire
+from signalpost.messages.whatsapp.models import WhatsappSend
 
 router = APIRouter(tags=["messages"])
 
@@ -143,6 +146,15 @@ async def _accept(
     ctx: AppContext, org: Organization, path: str, raw: bytes, key: str | None, req: SendRequest
 ) -> tuple[int, dict[str, Any]]:
     """Accept one message: with an Idempotency-Key in a transaction of its own, else grouped."""
+    problems = await outbound.check_urls(
+        ctx,
+        webhook_url=req.webhook_url,
+        webhook_failover_url=req.webhook_failover_url,
+        media_urls=req.media_urls,
+        text=req.text,
+    )
+    if problems is not None:
+        req = replace(req, link_problems=problems)
     if not key:
         return 200, await _accept_group(ctx).submit((org, req))
 
@@ -293,9 +305,16 @@ async def send_group_mms(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """One message per recipient, sharing a group id: the first recipient's message id (group.py)."""
+    problems = await outbound.check_urls(
+        ctx,
+        webhook_url=body.webhook_url,
+        webhook_failover_url=body.webhook_failover_url,
+        media_urls=body.media_urls or [],
+        text=body.text,
+    )
 
     async def produce(uow: UnitOfWork) -> dict[str, Any]:
-        rows = await group.send(ctx, uow, org, body)
+        rows = await group.send(ctx, uow, org, body, link_problems=problems)
         return {"data": outbound_payload(rows[0])}
 
     return await respond_idempotently(ctx, org.id, request, idempotency_key, produce)
@@ -316,11 +335,12 @@ async def send_whatsapp(
     request: Request,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    """`whatsapp_message` is checked per its type, with a pointer to the bad field (whatsapp.py)."""
+    """`whatsapp_message` is checked per its type, with a pointer to the bad field."""
+    await outbound.check_urls(ctx, webhook_url=body.webhook_url)
 
     async def produce(uow: UnitOfWork) -> dict[str, Any]:
         row = await whatsapp.send(ctx, uow, org, body)
-        return {"data": whatsapp.send_response(row)}
+        return {"data": whatsapp_wire.send_response(row)}
 
     return await respond_idempotently(ctx, org.id, request, idempotency_key, produce)
 

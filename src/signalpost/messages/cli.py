@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from signalpost.messages.service import FINAL_STATUSES
+from signalpost.messages.lifecycle import FINAL_STATUSES
 
 
 def register(app: typer.Typer) -> None:
@@ -61,29 +61,36 @@ def register(app: typer.Typer) -> None:
             body["messaging_profile_id"] = profile
         headers = {"Authorization": f"Bearer {key}"}
         with httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=30) as http:
-            r = http.post("/messages", json=body)
-            if r.status_code != 200:
-                for err in r.json().get("errors", []):
-                    typer.echo(
-                        f"error {err.get('code')}: {err.get('title')} - {err.get('detail', '')}",
-                        err=True,
-                    )
-                raise typer.Exit(1)
-            data = r.json()["data"]
-            typer.echo(data["id"])
-            status = data["to"][0]["status"]
-            typer.echo(f"status: {status}")
-            deadline = time.monotonic() + timeout
-            while follow and status not in FINAL_STATUSES and time.monotonic() < deadline:
-                time.sleep(0.2)
-                msg = http.get(f"/messages/{data['id']}").json()["data"]
-                if msg["to"][0]["status"] != status:
-                    status = msg["to"][0]["status"]
-                    errors = ", ".join(f"{e['code']} {e['title']}" for e in msg.get("errors", []))
-                    typer.echo(f"status: {status}" + (f" ({errors})" if errors else ""))
-            if follow and status not in FINAL_STATUSES:
-                typer.echo("still not final; stopped following", err=True)
-                raise typer.Exit(1)
+            _send_and_follow(http, body, follow=follow, timeout=timeout)
+
+
+def _send_and_follow(
+    http: httpx.Client, body: dict[str, Any], *, follow: bool, timeout: float
+) -> None:
+    """POST the message, print its id and status, then each new status until it is final."""
+    r = http.post("/messages", json=body)
+    if r.status_code != 200:
+        for err in r.json().get("errors", []):
+            typer.echo(
+                f"error {err.get('code')}: {err.get('title')} - {err.get('detail', '')}",
+                err=True,
+            )
+        raise typer.Exit(1)
+    data = r.json()["data"]
+    typer.echo(data["id"])
+    status = data["to"][0]["status"]
+    typer.echo(f"status: {status}")
+    deadline = time.monotonic() + timeout
+    while follow and status not in FINAL_STATUSES and time.monotonic() < deadline:
+        time.sleep(0.2)
+        msg = http.get(f"/messages/{data['id']}").json()["data"]
+        if msg["to"][0]["status"] != status:
+            status = msg["to"][0]["status"]
+            errors = ", ".join(f"{e['code']} {e['title']}" for e in msg.get("errors", []))
+            typer.echo(f"status: {status}" + (f" ({errors})" if errors else ""))
+    if follow and status not in FINAL_STATUSES:
+        typer.echo("still not final; stopped following", err=True)
+        raise typer.Exit(1)
 
 
 def register_inbound(app: typer.Typer) -> None:

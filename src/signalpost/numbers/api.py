@@ -12,7 +12,7 @@ from signalpost.accounts.deps import Ctx, CurrentOrg
 from signalpost.kit.clock import parse_datetime
 from signalpost.kit.errors import bad_parameter
 from signalpost.kit.pagination import Page, page_params
-from signalpost.numbers import service
+from signalpost.numbers import orders, service
 from signalpost.numbers.repository import NumberFilter, NumberType, OrderFilter
 from signalpost.numbers.schemas import (
     AlphanumericSenderIdCreate,
@@ -165,7 +165,7 @@ async def create_number_order(ctx: Ctx, org: CurrentOrg, body: NumberOrderCreate
     """Order phone numbers. In the sandbox an accepted order has completed (status `success`);
     a number that is already owned by anyone rejects the whole order (422, code 10012)."""
     async with ctx.db.transaction() as uow:
-        row = await service.create_order(uow, org.id, body)
+        row = await orders.create_order(uow, org.id, body)
     return {"data": number_order_out(row)}
 
 
@@ -178,7 +178,7 @@ async def list_number_orders(
 ) -> dict[str, Any]:
     """The organization's number orders, newest first."""
     async with ctx.db.transaction() as uow:
-        rows, total = await service.list_orders(uow, org.id, f, page)
+        rows, total = await orders.list_orders(uow, org.id, f, page)
     return page.envelope([number_order_out(r) for r in rows], total)
 
 
@@ -186,7 +186,7 @@ async def list_number_orders(
 async def retrieve_number_order(ctx: Ctx, org: CurrentOrg, number_order_id: str) -> dict[str, Any]:
     """Retrieve a number order with its numbers."""
     async with ctx.db.transaction() as uow:
-        row = await service.require_order(uow, org.id, number_order_id)
+        row = await orders.require_order(uow, org.id, number_order_id)
     return {"data": number_order_out(row)}
 
 
@@ -196,7 +196,7 @@ async def update_number_order(
 ) -> dict[str, Any]:
     """Change an order's `customer_reference` (regulatory requirements are always met here)."""
     async with ctx.db.transaction() as uow:
-        row = await service.update_order(uow, org.id, number_order_id, body)
+        row = await orders.update_order(uow, org.id, number_order_id, body)
     return {"data": number_order_out(row)}
 
 

@@ -13,8 +13,9 @@ from sqlalchemy.engine import RowMapping
 from signalpost.context import AppContext
 from signalpost.kit.db import UnitOfWork
 from signalpost.kit.errors import ApiError
-from signalpost.numbers import service
+from signalpost.numbers import orders, service
 from signalpost.numbers.schemas import NumberOrderCreate
+from signalpost.runner import run_with_context, settings_from
 
 T = TypeVar("T")
 
@@ -36,7 +37,6 @@ def _run(
 ) -> T:
     """Run `fn(uow, organization_id)` in one unit of work; errors are printed, exit code 1 or 2."""
     from signalpost.accounts import service as accounts
-    from signalpost.cli import run_with_context, settings_from
 
     settings = settings_from(config, database_url=database_url)
 
@@ -95,7 +95,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2) from exc
 
         async def go(uow: UnitOfWork, org_id: str) -> list[RowMapping]:
-            order = await service.create_order(uow, org_id, body, mobile=mobile)
+            order = await orders.create_order(uow, org_id, body, mobile=mobile)
             return [
                 await service.require_number(uow, org_id, item["id"])
                 for item in order["phone_numbers"]

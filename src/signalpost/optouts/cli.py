@@ -16,6 +16,7 @@ from signalpost.kit.clock import iso
 from signalpost.kit.errors import ApiError
 from signalpost.optouts import service
 from signalpost.optouts.repository import OptoutQuery
+from signalpost.runner import run_with_context, settings_from
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", envvar="SIGNALPOST_CONFIG")]
 DatabaseOpt = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL.")]
@@ -39,7 +40,6 @@ def register(app: typer.Typer) -> None:
         database_url: DatabaseOpt = None,
     ) -> None:
         """List opt-outs: created, profile, handset, number written to, keyword."""
-        from signalpost.cli import run_with_context, settings_from
 
         settings = settings_from(config, database_url=database_url)
         query = OptoutQuery(messaging_profile_id=profile, handset=handset, number=number)
@@ -68,7 +68,6 @@ def register(app: typer.Typer) -> None:
         database_url: DatabaseOpt = None,
     ) -> None:
         """Block a handset for a messaging profile (as if it had written the keyword)."""
-        from signalpost.cli import run_with_context, settings_from
 
         settings = settings_from(config, database_url=database_url)
 
@@ -97,7 +96,6 @@ def register(app: typer.Typer) -> None:
         database_url: DatabaseOpt = None,
     ) -> None:
         """Remove the block of a handset for a messaging profile (as if it had written START)."""
-        from signalpost.cli import run_with_context, settings_from
 
         settings = settings_from(config, database_url=database_url)
 

@@ -8,8 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from signalpost.accounts.deps import Ctx, CurrentOrg
+from signalpost.context import AppContext, outbound_guard
 from signalpost.kit.clock import parse_datetime
 from signalpost.kit.errors import bad_parameter
+from signalpost.kit.netguard import refuse_blocked
 from signalpost.kit.pagination import Page, page_params, parse_page
 from signalpost.numbers import service as numbers_service
 from signalpost.numbers.schemas import (
@@ -20,10 +22,12 @@ from signalpost.numbers.schemas import (
 from signalpost.profiles import service
 from signalpost.profiles.repository import AutorespFilter, NameFilter
 from signalpost.profiles.schemas import (
+    URL_FIELDS,
     AutorespConfigBody,
     ProfileCreate,
     ProfileUpdate,
     autoresp_config_out,
+    is_http_url,
     profile_out,
 )
 
@@ -33,7 +37,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 BODY_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
-    400: {"description": "Malformed JSON (10023) or request (10015)."},
+    400: {
+        "description": "Malformed JSON (10023) or request (10015); a webhook URL this server "
+        "may not reach (10003, outbound guard)."
+    },
     422: {
         "description": "Missing (10004) or invalid (10015, URLs 10003) field; see source.pointer."
     },
@@ -90,6 +97,15 @@ async def autoresp_page(
 # --- profiles ---------------------------------------------------------------------------------
 
 
+async def _refuse_blocked_urls(ctx: AppContext, body: ProfileCreate | ProfileUpdate) -> None:
+    """400 for a webhook URL the outbound guard refuses (looked up before any transaction; a URL
+    that is not an http(s) URL at all gets the service's own error)."""
+    fields = [(f"/{name}", getattr(body, name)) for name in URL_FIELDS]
+    await refuse_blocked(
+        outbound_guard(ctx), [(p, v) for p, v in fields if isinstance(v, str) and is_http_url(v)]
+    )
+
+
 @router.get("")
 async def list_profiles(
     ctx: Ctx,
@@ -106,6 +122,7 @@ async def list_profiles(
 @router.post("", responses=BODY_ERRORS)
 async def create_profile(ctx: Ctx, org: CurrentOrg, body: ProfileCreate) -> dict[str, Any]:
     """Create a messaging profile."""
+    await _refuse_blocked_urls(ctx, body)
     async with ctx.db.transaction() as uow:
         row = await service.create_profile(uow, org, body, settings=ctx.settings)
     return {"data": profile_out(row)}
@@ -124,6 +141,7 @@ async def update_profile(
     ctx: Ctx, org: CurrentOrg, profile_id: str, body: ProfileUpdate
 ) -> dict[str, Any]:
     """Change the fields sent; `null` for number_pool_settings / url_shortener_settings disables them."""
+    await _refuse_blocked_urls(ctx, body)
     async with ctx.db.transaction() as uow:
         row = await service.update_profile(uow, org, profile_id, body, settings=ctx.settings)
     return {"data": profile_out(row)}

@@ -15,6 +15,7 @@ from signalpost.kit.pagination import Page
 from signalpost.profiles import service
 from signalpost.profiles.repository import NameFilter
 from signalpost.profiles.schemas import ProfileCreate
+from signalpost.runner import run_with_context, settings_from
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file.")]
 DatabaseOpt = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL.")]
@@ -39,7 +40,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """List an organization's messaging profiles (id, name, destinations, state, webhook)."""
         from signalpost.accounts import service as accounts
-        from signalpost.cli import run_with_context, settings_from
 
         settings = settings_from(config, database_url=database_url)
 
@@ -72,7 +72,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Create a messaging profile and print its id."""
         from signalpost.accounts import service as accounts
-        from signalpost.cli import run_with_context, settings_from
 
         fields: dict[str, Any] = {
             "name": name,
