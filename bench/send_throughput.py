@@ -10,6 +10,11 @@ drives `POST /v2/messages` at the given concurrency over keep-alive connections.
   ceiling of what this machine's HTTP stack can do;
 
 and prints a JSON summary as its last line. It is a script, not a test: `make bench` runs it.
+
+`--carrier smpp` runs the same measurement twice in one invocation: with the built-in simulator
+carrier, then through SMPP (an SMPP carrier with one bind of `--window` to the smpp34-based SMSC
+simulator of the tests, `tests/support/smsc_sim.py`, on loopback, receipts after `--latency`), and
+prints both and their ratio.
 """
 
 from __future__ import annotations
@@ -239,6 +244,18 @@ async def setup(base: str, key: str, hook_url: str) -> str:
         return number
 
 
+async def wait_bound(root: str, key: str, timeout: float = 30.0) -> None:
+    """Until the server's SMPP bind is bound (GET /admin/carriers, a default-organization key)."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"}) as http:
+        while time.monotonic() < deadline:
+            binds = (await http.get(f"{root}/admin/carriers")).json()["data"]["binds"]
+            if binds and all(b["state"] == "bound" for b in binds):
+                return
+            await asyncio.sleep(0.2)
+    raise RuntimeError("the SMPP bind did not come up")
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     procs: list[subprocess.Popen[bytes]] = []
     tmp = tempfile.mkdtemp(prefix="signalpost-bench-")
@@ -246,6 +263,30 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     await receiver.start()
     try:
         key = args.api_key or "KEYbench" + secrets.token_hex(12)
+        smpp_env: dict[str, str] = {}
+        if args.carrier == "smpp" and not args.base_url:
+            smsc_port = free_port()
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        str(ROOT / "tests" / "support" / "smsc_sim.py"),
+                        "--port",
+                        str(smsc_port),
+                        "--dlr-delay",
+                        str(args.latency),
+                    ],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                )
+            )
+            bind = {"host": "127.0.0.1", "port": smsc_port, "system_id": "bench"}
+            bind["window"] = args.window  # type: ignore[assignment]
+            carriers = [{"name": "upstream", "kind": "smpp", "binds": [bind]}]
+            smpp_env = {
+                "SIGNALPOST_DEFAULT_CARRIER": "upstream",
+                "SIGNALPOST_CARRIERS": json.dumps(carriers),
+            }
         if args.base_url:
             base = args.base_url.rstrip("/")
         else:
@@ -260,6 +301,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "SIGNALPOST_LOG_LEVEL": "warning",
                 "SIGNALPOST_WORKERS": str(args.workers),
                 "SIGNALPOST_SIMULATOR_LATENCY": str(args.latency),
+                **smpp_env,
             }
             procs.append(
                 subprocess.Popen(
@@ -271,6 +313,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             base = f"http://127.0.0.1:{port}/v2"
             await wait_http(base.rsplit("/v2", 1)[0] + "/readyz")
+            if smpp_env:
+                await wait_bound(base.rsplit("/v2", 1)[0], key)
         number = await setup(base, key, f"http://127.0.0.1:{receiver.port}/hooks")
         url = httpx.URL(base)
         host, port_ = url.host, url.port or 80
@@ -293,7 +337,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             args.concurrency,
         )
         receiver.finalized.clear()
-        server = procs[0].pid if procs else None
+        server = procs[-1].pid if procs else None
         cpu_start = process_cpu_seconds(server)
         t_start = time.perf_counter()
         send = await drive(host, port_, url.path + "/messages", bodies, headers, args.concurrency)
@@ -335,6 +379,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         echo = await drive("127.0.0.1", echo_port, "/", bodies, {}, args.concurrency)
         return {
+            "carrier": args.carrier,
             "messages": args.messages,
             "concurrency": args.concurrency,
             "workers": args.workers,
@@ -384,9 +429,40 @@ def main() -> None:
     parser.add_argument("--api-key", help="API key of the running server")
     parser.add_argument("--database-url", help="database for the server this script starts")
     parser.add_argument("--e2e-timeout", type=float, default=120.0)
+    parser.add_argument(
+        "--carrier",
+        choices=("simulator", "smpp"),
+        default="simulator",
+        help="smpp: measure the simulator carrier, then the same through SMPP",
+    )
+    parser.add_argument("--window", type=int, default=10, help="the SMPP bind's window")
     args = parser.parse_args()
+    if args.carrier == "smpp":
+        first = asyncio.run(run(argparse.Namespace(**{**vars(args), "carrier": "simulator"})))
+        report(first)
+        second = asyncio.run(run(args))
+        report(second)
+        ratio = {
+            "accepted": _ratio(second["send"]["per_second"], first["send"]["per_second"]),
+            "finalized": _ratio(
+                second["end_to_end"]["per_second"], first["end_to_end"]["per_second"]
+            ),
+        }
+        print(f"smpp / simulator: accepted {ratio['accepted']}  finalized {ratio['finalized']}")
+        print(json.dumps({"simulator": first, "smpp": second, "ratio": ratio}))
+        return
     summary = asyncio.run(run(args))
+    report(summary)
+    print(json.dumps(summary))
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return round(a / b, 3) if b else None
+
+
+def report(summary: dict[str, Any]) -> None:
     s, e, c = summary["send"], summary["end_to_end"], summary["echo_ceiling"]
+    print(f"carrier       : {summary['carrier']}")
     print(
         f"send endpoint : {s['per_second']:>8.1f} accepted/s   p50 {s['latency_ms']['p50']} ms   "
         f"p90 {s['latency_ms']['p90']} ms   p99 {s['latency_ms']['p99']} ms   errors {s['errors']}"
@@ -398,7 +474,6 @@ def main() -> None:
         f"echo ceiling  : {c['per_second']:>8.1f} requests/s   p50 {c['latency_ms']['p50']} ms   "
         f"p99 {c['latency_ms']['p99']} ms"
     )
-    print(json.dumps(summary))
 
 
 if __name__ == "__main__":
