@@ -185,6 +185,7 @@ async def _mo(
         await events.inbound(uow, source, destination, text, carrier)
         return
     key = f"{carrier}/{source}/{destination}/{concat.reference}/{concat.total}"
+    await store.lock_mo(uow, key)
     await store.add_mo_part(
         uow,
         {

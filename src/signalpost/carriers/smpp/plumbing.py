@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiosmpplib import (
@@ -216,15 +216,16 @@ class SessionHook(AbstractHook):
 
 
 class Esme(ESME):
-    """aiosmpplib's ESME with three changes: a deliver_sm goes to `on_deliver` (which reads the PDU
-    itself and commits what it carries) and is answered ESME_ROK only after it returns True, else
-    ESME_RX_T_APPN so that the SMSC delivers it again; `on_connect` runs before each bind attempt
-    (the session fails what the previous link left) and `on_bound` after a successful one."""
+    """aiosmpplib's ESME with three changes: a deliver_sm is handed to `on_deliver` (with its
+    sequence number) instead of being answered at once: the session answers it with
+    `answer_deliver` once what it carries is committed (ESME_ROK), or with ESME_RX_T_APPN when that
+    failed, so that the SMSC delivers it again; `on_connect` runs before each bind attempt (the
+    session fails what the previous link left) and `on_bound` after a successful one."""
 
     def __init__(
         self,
         *,
-        on_deliver: Callable[[bytes], Awaitable[bool]],
+        on_deliver: Callable[[Esme, bytes, int], None],
         on_connect: Callable[[], None],
         on_bound: Callable[[], None],
         on_connect_error: Callable[[Exception], None],
@@ -249,11 +250,9 @@ class Esme(ESME):
         if header.smpp_command != SmppCommand.DELIVER_SM:
             result: SmppMessage | None = await super()._handle_request(pdu, header)
             return result
-        if await self._on_deliver(pdu):
-            # The receive loop answers ESME_ROK to whatever request message is returned here.
-            return DeliverSm(sequence_num=header.sequence_num, short_message="-")
-        nack = DeliverSmResp(
-            sequence_num=header.sequence_num, command_status=SmppCommandStatus.ESME_RX_T_APPN
-        )
-        await self._send_data(nack)
-        return None
+        self._on_deliver(self, pdu, header.sequence_num)
+        return None  # the receive loop sends no answer for None: `answer_deliver` does, later
+
+    async def answer_deliver(self, sequence_num: int, ok: bool) -> None:
+        status = SmppCommandStatus.ESME_ROK if ok else SmppCommandStatus.ESME_RX_T_APPN
+        await self._send_data(DeliverSmResp(sequence_num=sequence_num, command_status=status))

@@ -37,7 +37,7 @@ from signalpost.kit.queue import (
     RetryLater,
     RetryPolicy,
     complete_many_within,
-    enqueue,
+    enqueue_many,
     held,
 )
 from signalpost.settings import CarrierConfig, Settings, SmppBind
@@ -238,9 +238,17 @@ class SmppRuntime:
                 self.kinds.pop(job, None)
 
     def _deliverer(self, carrier: str) -> Any:
-        async def deliver(pdu: DeliverSmPdu) -> None:
+        async def deliver(pdus: Sequence[DeliverSmPdu]) -> None:
+            if not pdus:
+                return
             async with self.db.transaction() as uow:
-                await enqueue(uow, inbound.DELIVER_JOB, inbound.to_payload(carrier, pdu))
+                await enqueue_many(
+                    uow,
+                    [
+                        {"kind": inbound.DELIVER_JOB, "payload": inbound.to_payload(carrier, p)}
+                        for p in pdus
+                    ],
+                )
 
         return deliver
 

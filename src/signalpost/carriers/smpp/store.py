@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -187,6 +188,15 @@ async def first_sighting(uow: UnitOfWork, digest: str, now: datetime, until: dat
     await uow.conn.execute(delete(smpp_seen).where(smpp_seen.c.digest == digest))
     await uow.conn.execute(smpp_seen.insert().values(digest=digest, expires_at=until))
     return True
+
+
+async def lock_mo(uow: UnitOfWork, key: str) -> None:
+    """Serialize the transactions adding parts of one inbound message (PostgreSQL: an advisory
+    lock until the transaction ends; SQLite has a single writer already), so that the one adding
+    the last part sees all the others."""
+    if uow.conn.dialect.name == "postgresql":
+        number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+        await uow.conn.execute(select(func.pg_advisory_xact_lock(number)))
 
 
 async def add_mo_part(uow: UnitOfWork, row: Mapping[str, Any]) -> None:
