@@ -323,7 +323,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         # after the simulator's latency (one "delivered after 30 s" number would set the end time).
         bodies = [
             json.dumps(
-                {"from": number, "to": f"+1415666{i % 10000:04d}", "text": f"bench message {i}"}
+                {
+                    "from": number,
+                    "to": f"+1415666{1000 + i % 9000:04d}",
+                    "text": f"bench message {i}",
+                }
             ).encode()
             for i in range(args.messages)
         ]

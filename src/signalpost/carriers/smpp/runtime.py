@@ -257,15 +257,15 @@ class SmppRuntime:
         outcomes: dict[int, Exception] = {}
         async with db.transaction() as uow:
             mine = await held(uow, batch)
+            delays = await inbound.apply_many(
+                uow,
+                self.events,
+                [job.payload for job in mine],
+                duplicate_seconds=self.settings.smpp_duplicate_seconds,
+                reassembly_seconds=self.settings.smpp_reassembly_seconds,
+            )
             done = []
-            for job in mine:
-                delay = await inbound.apply(
-                    uow,
-                    self.events,
-                    job.payload,
-                    duplicate_seconds=self.settings.smpp_duplicate_seconds,
-                    reassembly_seconds=self.settings.smpp_reassembly_seconds,
-                )
+            for job, delay in zip(mine, delays, strict=True):
                 if delay is None:
                     done.append(job)
                 else:
