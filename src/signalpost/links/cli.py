@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from signalpost.context import AppContext
+from signalpost.kit.terminal import print_table
 from signalpost.runner import run_with_context, settings_from
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file.")]
@@ -71,10 +72,21 @@ def register(app: typer.Typer) -> None:
             async with ctx.db.transaction() as uow:
                 return list(await service.admin_domains(uow, await _org_id(uow, org)))
 
-        typer.echo(f"(built in)  {settings.base_url}  (all organizations, short links under /l/)")
-        for row in run_with_context(settings, go):
-            owner = row["organization_id"] or "all organizations"
-            typer.echo(f"{row['id']}  {row['scheme']}://{row['url_domain']}  ({owner})")
+        rows = run_with_context(settings, go)
+        print_table(
+            ["ID", "DOMAIN", "ORGANIZATION"],
+            [
+                ("(built in)", f"{settings.base_url}/l/", "all organizations"),
+                *(
+                    (
+                        r["id"],
+                        f"{r['scheme']}://{r['url_domain']}",
+                        r["organization_id"] or "all organizations",
+                    )
+                    for r in rows
+                ),
+            ],
+        )
 
     @domains.command("remove")
     def remove(

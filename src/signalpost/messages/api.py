@@ -22,6 +22,7 @@ from signalpost.kit.errors import ApiError
 from signalpost.kit.fastlane import LaneHandler, is_json
 from signalpost.kit.groupcommit import GroupCommit
 from signalpost.kit.jsonio import JSONResponse
+from signalpost.kit.urls import check_webhook_urls
 from signalpost.messages import group, outbound, service
 from signalpost.messages import repository as repo
 from signalpost.messages.schemas import (
@@ -41,7 +42,10 @@ from signalpost.messages.whatsapp.models import WhatsappSend
 
 router = APIRouter(tags=["messages"])
 
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+MAX_IDEMPOTENCY_KEY = 255  # the stored key's column
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", max_length=MAX_IDEMPOTENCY_KEY)
+]
 Produce = Callable[[UnitOfWork], Awaitable[dict[str, Any]]]
 
 
@@ -61,6 +65,15 @@ async def idempotent(
     if not key:
         async with ctx.db.transaction() as uow:
             return 200, await produce(uow)
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        raise ApiError(
+            400,
+            "10015",
+            "Invalid parameter",
+            f"Idempotency-Key may hold at most {MAX_IDEMPOTENCY_KEY} characters.",
+            parameter="Idempotency-Key",
+            should_retry=False,
+        )
     digest = service.request_hash(path, raw_body)
     for attempt in range(2):
         try:
@@ -100,8 +113,17 @@ async def idempotent(
     raise AssertionError("unreachable")
 
 
+_WEBHOOK_FIELDS = ("webhook_url", "webhook_failover_url")
+
+
+def _check_webhooks(body: BaseModel) -> None:
+    """A message's own webhook URLs are checked as a profile's are (kit.urls; 422, 10003)."""
+    check_webhook_urls({n: getattr(body, n, None) for n in _WEBHOOK_FIELDS}, _WEBHOOK_FIELDS)
+
+
 def _request(endpoint: Endpoint, body: Any) -> SendRequest:
     """The service's view of a send body (the body models differ in the fields they have)."""
+    _check_webhooks(body)
 
     def field(name: str) -> Any:
         return getattr(body, name, None)
@@ -305,6 +327,7 @@ async def send_group_mms(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """One message per recipient, sharing a group id: the first recipient's message id (group.py)."""
+    _check_webhooks(body)
     problems = await outbound.check_urls(
         ctx,
         webhook_url=body.webhook_url,
@@ -336,6 +359,7 @@ async def send_whatsapp(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """`whatsapp_message` is checked per its type, with a pointer to the bad field."""
+    _check_webhooks(body)
     await outbound.check_urls(ctx, webhook_url=body.webhook_url)
 
     async def produce(uow: UnitOfWork) -> dict[str, Any]:

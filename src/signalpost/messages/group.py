@@ -53,7 +53,7 @@ def recipients(to: list[str], sender: str) -> list[str]:
         raise invalid("/to", f"A group MMS has at most {MAX_RECIPIENTS} recipients.")
     out: list[str] = []
     for i, raw in enumerate(to):
-        number = raw.strip()
+        number = raw.strip(" ")
         info = phone.parse(number)
         if info is None:
             raise invalid_to(f"'{number}' is not a valid +E.164 phone number.", f"/to/{i}")
@@ -91,7 +91,7 @@ async def send(
 
     `link_problems`: the outbound guard's verdicts on the text's links (messages.outbound).
     """
-    sender = body.from_.strip()
+    sender = body.from_.strip(" ")
     to = recipients(body.to, sender)
     request = body.model_dump(by_alias=True, exclude_unset=True)
     reqs = [

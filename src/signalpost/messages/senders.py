@@ -77,7 +77,7 @@ async def _profile(uow: UnitOfWork, org_id: str, profile_id: str) -> RowMapping 
 
 async def resolve_sender(uow: UnitOfWork, org: Organization, req: SendRequest) -> Sender:
     """Find and check the sending address for the endpoint used (40305, 40306)."""
-    src = (req.from_ or "").strip()
+    src = (req.from_ or "").strip(" ")
     if req.endpoint == "number_pool":
         return await _pool_sender(uow, org, req)
     if req.endpoint == "alphanumeric" or (
@@ -146,8 +146,9 @@ async def _alphanumeric_sender(
             "The messaging profile does not exist.",
             "/messaging_profile_id",
         )
-    alpha = await repo.alphanumeric_sender(uow, org.id, profile["id"], src)
-    if alpha is None:
+    # The profile's own `alpha_sender` is registered by being set (no separate sender ID).
+    own = profile["alpha_sender"] == src
+    if not own and await repo.alphanumeric_sender(uow, org.id, profile["id"], src) is None:
         raise rejection(
             "40306",
             "Alphanumeric sender ID not configured",
@@ -166,14 +167,14 @@ async def _pool_sender(uow: UnitOfWork, org: Organization, req: SendRequest) -> 
             f"Messaging profile {req.messaging_profile_id} does not exist.",
             "/messaging_profile_id",
         )
-    validate_to_format(req.to.strip())
-    number = await pool.choose_sender(uow, profile, req.to.strip())
+    validate_to_format(req.to.strip(" "))
+    number = await pool.choose_sender(uow, profile, req.to.strip(" "))
     return Sender(number["phone_number"], _kind_of_number(number), profile, number["rate_limit"])
 
 
 def check_destination(to: str, profile: RowMapping, pointer: str = "/to") -> str:
     """Validate `to` (40310) and the profile's allowed destinations (40309); returns the country."""
-    to = to.strip()
+    to = to.strip(" ")  # spaces are forgiven; a newline or tab is not
     if phone.SHORT_CODE.match(to):
         country = "US"
     else:

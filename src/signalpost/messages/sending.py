@@ -6,6 +6,7 @@ receipt) is started here, after the statuses are written.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -16,7 +17,7 @@ from sqlalchemy.engine import RowMapping
 from signalpost.carriers.base import OutboundSubmit, SubmitResult
 from signalpost.context import AppContext
 from signalpost.kit import ids
-from signalpost.kit.clock import utcnow
+from signalpost.kit.clock import iso, utcnow
 from signalpost.kit.db import UnitOfWork
 from signalpost.kit.queue import enqueue_many
 from signalpost.messages import inbound, ratelimit
@@ -32,6 +33,8 @@ from signalpost.messages.lifecycle import (
 )
 from signalpost.messages.whatsapp.read import after_sent
 from signalpost.optouts import service as optouts
+
+log = logging.getLogger("signalpost.messages")
 
 
 @dataclass(frozen=True)
@@ -142,11 +145,23 @@ async def _release_scheduled(
     ctx: AppContext, uow: UnitOfWork, row: RowMapping, now: datetime
 ) -> RowMapping | None:
     """A scheduled message's time has come: it joins the sender's queue like a new message."""
+    fields = {"message_id": row["id"], "send_at": iso(row["send_at"])}
     if row["autoresponse_type"] is None:
         error = await optouts.blocked_code(uow, row["messaging_profile_id"], row["to_number"])
         if error:
+            log.info(
+                "scheduled message %s not sent: its recipient opted out", row["id"], extra=fields
+            )
             await finalize(uow, row, "sending_failed", error, billed=False)
             return None
+    log.info(
+        "scheduled message %s fires (send_at %s) from %s to %s",
+        row["id"],
+        fields["send_at"],
+        row["from_number"],
+        row["to_number"],
+        extra=fields,
+    )
     wait = 0.0
     kind = row["sender_kind"] or "long_code"
     limiters = ratelimit.for_sender(

@@ -115,7 +115,7 @@ async def _prepare(
     ctx: AppContext, uow: UnitOfWork, org: Organization, req: SendRequest, now: datetime
 ) -> tuple[dict[str, Any], datetime]:
     """Check one message and build its row; returns it with the time its send job is due."""
-    to = req.to.strip()
+    to = req.to.strip(" ")
     validate_to_format(to)
     text = req.text if req.text else None
     media = list(req.media_urls)

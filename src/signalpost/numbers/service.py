@@ -39,7 +39,7 @@ from signalpost.numbers.schemas import (
 )
 
 BULK_UPDATE_JOB = "numbers.bulk_update"
-COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+COUNTRY_RE = re.compile(r"^[A-Z]{2}\Z")
 
 
 def unavailable(pointer: str, detail: str) -> ApiError:
@@ -160,6 +160,12 @@ async def list_numbers(
     uow: UnitOfWork, organization_id: str, f: NumberFilter, sort: Any, page: Page
 ) -> Rows:
     return await repo.list_numbers(uow, organization_id, f, sort, page.offset, page.size)
+
+
+async def numbers_with_profile_names(
+    uow: UnitOfWork, organization_id: str, number_id: str | None = None
+) -> list[RowMapping]:
+    return await repo.numbers_with_profile_names(uow, organization_id, number_id)
 
 
 async def list_all_numbers(uow: UnitOfWork, organization_id: str) -> list[RowMapping]:

@@ -14,6 +14,7 @@ import typer
 from signalpost.context import AppContext
 from signalpost.kit.clock import iso
 from signalpost.kit.errors import ApiError
+from signalpost.kit.terminal import print_table
 from signalpost.optouts import service
 from signalpost.optouts.repository import OptoutQuery
 from signalpost.runner import run_with_context, settings_from
@@ -50,13 +51,20 @@ def register(app: typer.Typer) -> None:
             return rows
 
         rows = run_with_context(settings, go)
-        if rows:
-            typer.echo("created_at  messaging_profile_id  handset  number  keyword")
-        for row in rows:
-            typer.echo(
-                f"{iso(row['created_at'])}  {row['messaging_profile_id']}  {row['from_number']}"
-                f"  {row['to_number']}  {row['keyword'] or '-'}"
-            )
+        print_table(
+            ["CREATED", "MESSAGING PROFILE", "HANDSET", "NUMBER", "KEYWORD"],
+            [
+                (
+                    iso(r["created_at"]),
+                    r["messaging_profile_id"],
+                    r["from_number"],
+                    r["to_number"],
+                    r["keyword"] or "-",
+                )
+                for r in rows
+            ],
+            empty="(no opt-outs)",
+        )
 
     @optouts.command("add")
     def add(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from typing import Any
 
@@ -12,6 +13,8 @@ from signalpost.carriers.simulator import Chaos, load_chaos, save_chaos
 from signalpost.messages import inbound, media
 from signalpost.messages.schemas import inbound_payload
 from signalpost.simulator.schemas import SimulatedInbound
+
+log = logging.getLogger("signalpost.simulator")
 
 public_router = APIRouter(prefix="/simulator", tags=["simulator"])
 
@@ -24,6 +27,12 @@ async def get_chaos(ctx: Ctx, org: CurrentOrg) -> dict[str, Any]:
 @public_router.put("/chaos", summary="Set failure probabilities and extra latency of the simulator")
 async def put_chaos(body: Chaos, ctx: Ctx, org: CurrentOrg) -> dict[str, Any]:
     await save_chaos(ctx.db, body)
+    log.info(
+        "simulator chaos set by organization %s: %s",
+        org.name,
+        body.model_dump(),
+        extra={"organization_id": org.id, "chaos": body.model_dump()},
+    )
     carrier = ctx.extras.get("carrier")
     if carrier is not None:
         carrier._chaos = None  # take effect at once in this process

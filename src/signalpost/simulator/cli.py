@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from signalpost.carriers.simulator import Chaos, load_chaos, save_chaos
 from signalpost.context import AppContext
+from signalpost.kit.terminal import humane, print_table
 from signalpost.runner import run_with_context, settings_from
 
 
@@ -55,8 +57,8 @@ def register(app: typer.Typer) -> None:
 
         try:
             result = run_with_context(settings, go)
-        except ValueError as exc:
-            typer.echo(f"error: {exc}", err=True)
+        except ValidationError as exc:
+            for line in humane(exc, options=True).splitlines():
+                typer.echo(f"error: {line}", err=True)
             raise typer.Exit(2) from exc
-        for key, value in result.model_dump().items():
-            typer.echo(f"{key}: {value}")
+        print_table(["SETTING", "VALUE"], result.model_dump().items())

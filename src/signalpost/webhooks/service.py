@@ -22,6 +22,7 @@ Delivery rules (contract §9.1, §9.4):
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ from signalpost.kit.signing import Signer
 from signalpost.models import webhook_events
 from signalpost.webhooks import repository as repo
 from signalpost.webhooks.repository import AttemptRecord, DeliveryQuery
+
+log = logging.getLogger("signalpost.webhooks")
 
 # A delivery job: `{"event_ids": [...]}`, the events one transaction emitted (at most
 # `EVENTS_PER_JOB`); once `{"event_id": ...}`, which is still understood.
@@ -347,6 +350,35 @@ async def post(
     )
 
 
+def _log_failed_attempt(event_id: str, step: Step, result: AttemptResult) -> None:
+    outcome = f"HTTP {result.status_code}" if result.status_code else (result.error or "no answer")
+    fields = {
+        "event_id": event_id,
+        "url": step.url,
+        "attempt": step.attempt,
+        "status": result.status_code,
+        "error": result.error,
+    }
+    if step.final:
+        log.warning(
+            "webhook %s failed for good: attempt %d to %s: %s (no URL or attempt left)",
+            event_id,
+            step.attempt,
+            step.url,
+            outcome,
+            extra=fields,
+        )
+    else:
+        log.info(
+            "webhook %s attempt %d to %s failed: %s",
+            event_id,
+            step.attempt,
+            step.url,
+            outcome,
+            extra=fields,
+        )
+
+
 def attempt_record(
     event_id: str,
     step: Step,
@@ -357,6 +389,8 @@ def attempt_record(
     """The attempt's row (id `attempt_id`, or a new one) and the event's new state, for
     `record_attempts`."""
     values: dict[str, Any] = {}
+    if not result.ok:
+        _log_failed_attempt(event_id, step, result)
     if step.attempt == 1:
         values["started_at"] = result.started_at
     if result.ok:

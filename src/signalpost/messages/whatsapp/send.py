@@ -27,7 +27,7 @@ from signalpost.messages.whatsapp.models import ENCODING, WhatsappSend
 from signalpost.messages.whatsapp.validation import check_message
 from signalpost.messages.whatsapp.wire import stored_body, text_of
 
-BSUID = re.compile(r"^[A-Z]{2}\.\d{5,40}$")
+BSUID = re.compile(r"^[A-Z]{2}\.[0-9]{5,40}\Z")
 CHANNEL_KEY = "whatsapp.channel"
 
 
@@ -88,7 +88,7 @@ async def send(
 ) -> dict[str, Any]:
     """Accept a WhatsApp message: check it, store it queued and enqueue its sending."""
     kind = check_message(req.whatsapp_message)
-    src, to = req.from_.strip(), req.to.strip()
+    src, to = req.from_.strip(" "), req.to.strip(" ")
     if not phone.is_e164(src):
         raise invalid_from(f"'{src}' is not a +E.164 phone number.")
     number = await repo.owned_phone_number(uow, org.id, src)
@@ -125,7 +125,7 @@ def _row(
     wait: float,
 ) -> dict[str, Any]:
     """The `messages` row of an accepted WhatsApp message."""
-    src, to = req.from_.strip(), req.to.strip()
+    src, to = req.from_.strip(" "), req.to.strip(" ")
     text = text_of(req.whatsapp_message, kind)
     info = phone.parse(to)
     cost, breakdown = _price(ctx, to, info)
