@@ -13,15 +13,18 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from signalpost import __version__
+from signalpost import __version__, wire
 from signalpost.accounts import service as accounts
 from signalpost.context import AppContext
 from signalpost.kit import migrate
+from signalpost.kit.apidocs import install_docs
 from signalpost.kit.db import Database
 from signalpost.kit.errors import ApiError, install_error_handlers, render
 from signalpost.kit.fastlane import FastLane, LaneHandler
 from signalpost.kit.foreground import Foreground, TrackRequests
 from signalpost.kit.jsonio import JSONResponse
+from signalpost.kit.limits import RequestGuard, RequestLimits
+from signalpost.kit.metrics import CountRequests, ProcessMetrics
 from signalpost.kit.queue import JobKind, Worker
 from signalpost.settings import Settings
 
@@ -38,8 +41,10 @@ FEATURES = (
     "optouts",
     "webhooks",
     "links",
-    "carriers",
+    "simulator",
+    "gateway",
     "inbox",
+    "metrics",
 )
 
 
@@ -182,6 +187,8 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAP
         description="A self-hosted messaging server that speaks the Telnyx Messaging API v2.",
         default_response_class=JSONResponse,
         lifespan=lifespan,
+        docs_url=None,  # served by kit.apidocs, from local assets
+        redoc_url=None,
         telemetry={
             "tracing": settings.opentelemetry,
             "metrics": settings.opentelemetry,
@@ -190,6 +197,7 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAP
     )
     app.state.ctx = ctx
     install_error_handlers(app)
+    install_docs(app, wire.model_for)
     app.add_middleware(RequireJSON)
 
     v2 = APIRouter(prefix="/v2")
@@ -206,10 +214,22 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAP
             app.include_router(module.public_router)
     app.include_router(v2)
     # Around the framework's whole middleware stack: the requests counted, and the lane answering
-    # before any of the framework's layers run (kit.fastlane).
+    # before any of the framework's layers run (kit.fastlane); outermost, the request limits.
     if lanes and settings.fast_lane:
         app.outer.append(lambda inner: FastLane(inner, routes=lanes))
+    process_metrics = ctx.extras["process_metrics"] = ProcessMetrics()
+    lane_paths = {path for _, path in lanes}
+    app.outer.append(
+        lambda inner: CountRequests(inner, process_metrics, lane_paths, lambda: app.routes)
+    )
     app.outer.append(lambda inner: TrackRequests(inner, foreground))
+    limits = RequestLimits(
+        max_body_bytes=settings.max_body_bytes,
+        max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers,
+        body_timeout=settings.request_body_timeout,
+    )
+    app.outer.append(lambda inner: RequestGuard(inner, limits))
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -5,20 +5,22 @@ from __future__ import annotations
 import asyncio
 import gc
 import importlib
+import logging
 import signal
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
 from signalpost.accounts import repository as accounts_repo
 from signalpost.accounts import service as accounts
 from signalpost.context import AppContext
-from signalpost.kit import migrate
-from signalpost.settings import Settings, load_settings
-
-T = TypeVar("T")
+from signalpost.kit import logs, migrate
+from signalpost.kit.terminal import print_table
+from signalpost.runner import database_source as database_source
+from signalpost.runner import run_with_context as run_with_context
+from signalpost.runner import settings_from as settings_from
+from signalpost.settings import Settings
 
 app = typer.Typer(
     no_args_is_help=True, help="signalpost: a self-hosted Telnyx-compatible messaging server."
@@ -34,30 +36,6 @@ ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="TOML settings file.", envvar="SIGNALPOST_CONFIG")
 ]
 DatabaseOpt = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL.")]
-
-
-def settings_from(config: Path | None, **overrides: Any) -> Settings:
-    try:
-        return load_settings(config, **overrides)
-    except Exception as exc:
-        typer.echo(f"error: invalid settings: {exc}", err=True)
-        raise typer.Exit(2) from exc
-
-
-def run_with_context(settings: Settings, fn: Callable[[AppContext], Awaitable[T]]) -> T:
-    """Migrate, bootstrap, run `fn` with a context, dispose. For one-shot commands."""
-    from signalpost.app import build_context, close_resources, prepare
-
-    async def go() -> T:
-        ctx = build_context(settings)
-        try:
-            await prepare(ctx)
-            return await fn(ctx)
-        finally:
-            await close_resources(ctx)
-            await ctx.db.dispose()
-
-    return asyncio.run(go())
 
 
 def banner(settings: Settings, boot: accounts.Bootstrap, workers: int) -> str:
@@ -106,6 +84,7 @@ def serve(
     import uvicorn
 
     from signalpost.app import create_app
+    from signalpost.kit.httpserver import http_protocol
 
     settings = settings_from(
         config,
@@ -117,6 +96,19 @@ def serve(
     application = create_app(settings)
 
     def on_ready(boot: accounts.Bootstrap) -> None:
+        if settings.log_format == "json":  # every output line is a JSON object
+            logging.getLogger("signalpost").info(
+                "signalpost is listening on %s",
+                settings.base_url,
+                extra={
+                    "base_url": settings.base_url,
+                    "database": settings.safe_database_url,
+                    "carrier": settings.carrier,
+                    "workers": settings.workers,
+                    "public_key": boot.organization.public_key,
+                },
+            )
+            return
         print(banner(settings, boot, settings.workers), flush=True)
 
     application.state.on_ready = on_ready
@@ -126,10 +118,12 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=logs.log_config(settings.log_level, settings.log_format),
         # Access lines are logged at info: above it, uvicorn would still format each line's
         # arguments for a logger that drops them.
         access_log=settings.log_level.lower() in ("info", "debug", "trace"),
         timeout_graceful_shutdown=10,
+        http=http_protocol(settings.max_header_bytes),
     )
 
 
@@ -143,6 +137,7 @@ def worker(
     from signalpost.kit.queue import Worker
 
     settings = settings_from(config, database_url=database_url)
+    logs.configure(settings.log_level, settings.log_format)
     n = count if count is not None else max(settings.workers, 1)
 
     async def go(ctx: AppContext) -> None:
@@ -164,14 +159,18 @@ def worker(
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop_all)
-        print(f"signalpost worker: {n} task(s) on {settings.safe_database_url}", flush=True)
+        started = f"signalpost worker: {n} task(s) on {settings.safe_database_url}"
+        if settings.log_format == "json":
+            logging.getLogger("signalpost").info(started)
+        else:
+            print(started, flush=True)
         from signalpost.carriers import start_carriers
 
         await start_carriers(ctx)  # this process takes part in holding the SMPP binds
         await asyncio.gather(*(w.run() for w in workers))
 
     tune_gc()
-    run_with_context(settings, go)
+    run_with_context(settings, go, create=True)  # like `serve`, a worker migrates a new database
 
 
 @db_app.command("upgrade")
@@ -180,6 +179,7 @@ def db_upgrade(config: ConfigOpt = None, database_url: DatabaseOpt = None) -> No
     from signalpost.kit.db import Database
 
     settings = settings_from(config, database_url=database_url)
+    typer.echo(f"database: {settings.safe_database_url} ({database_source(settings)})", err=True)
 
     async def go() -> None:
         db = Database(settings.database_url)
@@ -219,8 +219,8 @@ def orgs_list(config: ConfigOpt = None, database_url: DatabaseOpt = None) -> Non
         async with ctx.db.transaction() as uow:
             return await accounts_repo.list_organizations(uow)
 
-    for row in run_with_context(settings, go):
-        typer.echo(f"{row['id']}  {row['name']}")
+    rows = run_with_context(settings, go)
+    print_table(["ID", "NAME", "CREATED"], [(r["id"], r["name"], _when(r)) for r in rows])
 
 
 def _org_or_exit(org: accounts.Organization | None, name: str | None) -> accounts.Organization:
@@ -264,9 +264,20 @@ def keys_list(
             )
             return await accounts_repo.list_api_keys(uow, org_id)
 
-    for row in run_with_context(settings, go):
-        state = "revoked" if row["revoked_at"] else "active"
-        typer.echo(f"{row['id']}  {row['prefix']}…  {row['organization_name']}  {state}")
+    rows = run_with_context(settings, go)
+    print_table(
+        ["ID", "PREFIX", "ORGANIZATION", "STATE"],
+        [(r["id"], f"{r['prefix']}…", r["organization_name"], _key_state(r)) for r in rows],
+    )
+
+
+def _key_state(row: Any) -> str:
+    return "revoked" if row["revoked_at"] else "active"
+
+
+def _when(row: Any) -> str:
+    value = row.get("created_at") if hasattr(row, "get") else None
+    return value.strftime("%Y-%m-%d %H:%M") if value is not None else ""
 
 
 @keys_app.command("revoke")
@@ -301,7 +312,17 @@ def keys_public(
 
 
 # Feature commands: `signalpost.<feature>.cli` exposes `register(app)`.
-for _feature in ("numbers", "profiles", "messages", "optouts", "carriers", "links", "webhooks"):
+FEATURE_COMMANDS = (
+    "numbers",
+    "profiles",
+    "messages",
+    "optouts",
+    "simulator",
+    "gateway",
+    "links",
+    "webhooks",
+)
+for _feature in FEATURE_COMMANDS:
     try:
         _module = importlib.import_module(f"signalpost.{_feature}.cli")
     except ModuleNotFoundError as _exc:

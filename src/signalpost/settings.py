@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -100,6 +101,9 @@ class Settings(BaseSettings):
     worker_linger: float = Field(default=0.02, ge=0, le=5)
     job_lease_seconds: float = Field(default=60.0, gt=0)
     log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object per line
+    # When set, `GET /metrics` asks for `Authorization: Bearer <metrics_token>`.
+    metrics_token: str | None = None
     # FastAPI's native OpenTelemetry (spans, metrics and logs to the process's global providers):
     # off unless asked for, since checking for providers on every request has a cost.
     opentelemetry: bool = False
@@ -127,9 +131,35 @@ class Settings(BaseSettings):
     schedule_max_lead_seconds: float = Field(default=5 * 24 * 3600, gt=0)
     idempotency_ttl_seconds: float = Field(default=24 * 3600, gt=0)
     media_fetch_timeout: float = Field(default=10.0, gt=0)  # per MMS media download
+    # Request limits (kit.limits): larger bodies get 413, more or larger headers 431, a body that
+    # does not arrive in time 408.
+    max_body_bytes: int = Field(default=1 << 20, ge=1024, le=1 << 30)
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024, le=1 << 20)
+    max_headers: int = Field(default=100, ge=10, le=1000)
+    request_body_timeout: float = Field(default=30.0, gt=0, le=3600)
+    # Outbound URL guard (kit.netguard): false refuses loopback, private, link-local, ... addresses
+    # for webhooks, media and short links; the networks listed stay allowed.
+    outbound_allow_private: bool = True
+    outbound_allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
     rate_limits: RateLimits = Field(default_factory=RateLimits)
     pricing: dict[str, Any] | None = None  # overrides of messages.pricing.PriceTable
     config_file: Path | None = None
+
+    @field_validator("outbound_allowed_networks", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        # From the environment: a comma-separated list (`10.1.0.0/16,fd00::/8`).
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("outbound_allowed_networks")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        from signalpost.kit.netguard import parse_networks
+
+        parse_networks(value)  # ValueError names the bad one
+        return value
 
     @classmethod
     def settings_customise_sources(

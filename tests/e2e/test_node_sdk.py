@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from signalpost.context import AppContext
+from signalpost.numbers import orders
 from signalpost.numbers import service as numbers
 from signalpost.numbers.schemas import NumberOrderCreate
 from tests.conftest import Account
@@ -50,7 +51,7 @@ def test_brief_operations_through_the_node_sdk(server: RunningServer, account: A
 
     async def setup(ctx: AppContext) -> str:
         async with ctx.db.transaction() as uow:
-            await numbers.create_order(
+            await orders.create_order(
                 uow,
                 account.org.id,
                 NumberOrderCreate.model_validate({"phone_numbers": [{"phone_number": mobile}]}),

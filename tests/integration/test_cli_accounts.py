@@ -30,6 +30,7 @@ def cli(db_url: str, *args: str) -> str:
 
 def test_orgs_and_keys(tmp_path: Path) -> None:
     db_url = f"sqlite+aiosqlite:///{tmp_path}/cli.db"
+    cli(db_url, "db", "upgrade")  # the other commands never create a database
     out = cli(db_url, "orgs", "create", "acme")
     key = next(line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("api key: "))
     public = cli(db_url, "keys", "public", "--org", "acme").strip()
@@ -86,6 +87,7 @@ def test_revoking_an_unknown_key_fails(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["acme"])
 def test_duplicate_organization_is_refused(tmp_path: Path, name: str) -> None:
     db_url = f"sqlite+aiosqlite:///{tmp_path}/cli.db"
+    cli(db_url, "db", "upgrade")
     cli(db_url, "orgs", "create", name)
     done = subprocess.run(
         [sys.executable, "-m", "signalpost.cli", "orgs", "create", name, "--database-url", db_url],

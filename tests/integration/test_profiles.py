@@ -24,6 +24,7 @@ from signalpost.models import (
     phone_numbers,
     short_codes,
 )
+from signalpost.optouts.keywords import DEFAULT_TEXTS
 from tests.conftest import Account, unique_number
 from tests.support.server import RunningServer
 
@@ -462,7 +463,8 @@ def test_autoresp_config_crud(client: Telnyx, raw: httpx.Client) -> None:
     ).data
     assert replaced.id == created.id
     assert (replaced.op, replaced.keywords, replaced.country_code) == ("stop", ["END"], "*")
-    assert replaced.resp_text is None  # PUT replaces the whole config
+    # PUT replaces the whole config: without its own text it replies with the default one.
+    assert replaced.resp_text == DEFAULT_TEXTS["stop"]
     assert replaced.updated_at >= created.updated_at and replaced.created_at == created.created_at
 
     listed = configs.list(profile_id)

@@ -323,7 +323,8 @@ def test_cli_send_prints_the_id_and_follows_the_status(
         timeout=60,
         check=False,
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr  # the message ended failed
+    assert "the message ended delivery_failed" in done.stderr
     lines = done.stdout.splitlines()
     message_id = lines[0]
     assert str(uuid.UUID(message_id)) == message_id

@@ -13,6 +13,7 @@ from telnyx import Telnyx
 from signalpost.context import AppContext
 from signalpost.kit.clock import utcnow
 from signalpost.messages import service
+from signalpost.messages.senders import SendRequest
 from signalpost.models import messages, webhook_events
 from tests.conftest import Account, unique_number
 from tests.support.messaging import event_types, make_sender, wait_final
@@ -39,7 +40,7 @@ def test_a_batch_of_sends_ends_each_message_with_its_own_outcome_once(
 
     async def send_together(ctx: AppContext) -> list[str]:
         reqs = [
-            service.SendRequest(
+            SendRequest(
                 endpoint="messages",
                 from_=sender.number,
                 to=destinations.get(to, to),

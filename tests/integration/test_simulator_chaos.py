@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from typing import Any
@@ -75,7 +76,7 @@ def test_chaos_from_the_cli_reaches_the_running_server(
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "expired: 1.0" in done.stdout
+    assert re.search(r"^expired +1\.0\b", done.stdout, re.M), done.stdout
     wait_until(lambda: _chaos(server, account.api_key).json()["data"]["expired"] == 1.0, 5)
 
     def expires() -> bool:
@@ -100,7 +101,7 @@ def test_chaos_from_the_cli_reaches_the_running_server(
         timeout=60,
         check=False,
     )
-    assert reset.returncode == 0 and "expired: 0.0" in reset.stdout
+    assert reset.returncode == 0 and re.search(r"^expired +0\.0\b", reset.stdout, re.M)
 
 
 def test_bad_chaos_is_rejected_with_a_pointer(server: RunningServer, account: Account) -> None:

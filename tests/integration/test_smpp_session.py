@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
@@ -52,11 +52,11 @@ class Inbox:
         self.seen: list[DeliverSmPdu] = []
         self.fail_first = fail_first
 
-    async def __call__(self, pdu: DeliverSmPdu) -> None:
+    async def __call__(self, pdus: Sequence[DeliverSmPdu]) -> None:
         if self.fail_first > 0:
             self.fail_first -= 1
             raise RuntimeError("database unavailable")
-        self.seen.append(pdu)
+        self.seen.extend(pdus)
 
 
 async def until(predicate: Callable[[], object], timeout: float = 10.0) -> None:

@@ -50,6 +50,7 @@ class WebhookReceiver:
     behaviours: dict[str, Behaviour] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
+    host: str = "127.0.0.1"  # another loopback address (127.0.0.2) works on Linux too
 
     def start(self) -> WebhookReceiver:
         receiver = self
@@ -81,7 +82,7 @@ class WebhookReceiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((self.host, 0), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
@@ -94,7 +95,7 @@ class WebhookReceiver:
     @property
     def base_url(self) -> str:
         assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"http://{self.host}:{self.server.server_address[1]}"
 
     def url(self, path: str = "/hooks") -> str:
         return self.base_url + path

@@ -14,6 +14,7 @@ import uvicorn
 from signalpost.accounts import service as accounts
 from signalpost.app import create_app
 from signalpost.context import AppContext
+from signalpost.kit.httpserver import http_protocol
 from signalpost.settings import Settings
 
 T = TypeVar("T")
@@ -35,7 +36,12 @@ class RunningServer:
         self.port = settings.port
         self.base_url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+            http=http_protocol(settings.max_header_bytes),  # as `signalpost serve` has it
         )
         self.server = uvicorn.Server(config)
         self.loop: asyncio.AbstractEventLoop | None = None

@@ -43,9 +43,10 @@ def post(path: str, body: bytes) -> httpx.Response:
 def test_an_unexpected_error_in_a_handler_is_a_500_in_the_envelope(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.ERROR, logger="signalpost.fastlane"):
+    with caplog.at_level(logging.ERROR, logger="signalpost.errors"):
         r = post("/broken", b"{}")
     assert r.status_code == 500
+    assert r.headers["connection"] == "close"
     assert r.json()["errors"][0]["code"] == "10007"
     assert "the database went away" in caplog.text
 

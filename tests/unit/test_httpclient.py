@@ -218,6 +218,7 @@ def test_at_most_limit_per_host_connections(loop_kind: str) -> None:
         ("https://Example.com", ("https", "example.com", 443, "example.com", "/")),
         ("http://127.0.0.1:8080/h?x=1", ("http", "127.0.0.1", 8080, "127.0.0.1:8080", "/h?x=1")),
         ("http://[::1]:9000/h", ("http", "::1", 9000, "[::1]:9000", "/h")),
+        ("http://[::1]/h", ("http", "::1", 80, "[::1]", "/h")),
     ],
 )
 def test_destination(url: str, expected: tuple[str, str, int, str, str]) -> None:

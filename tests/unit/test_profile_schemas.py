@@ -8,12 +8,12 @@ import pytest
 from pydantic import ValidationError
 
 from signalpost.kit.errors import ApiError
+from signalpost.kit.urls import is_http_url
 from signalpost.profiles.schemas import (
     AutorespConfigBody,
     ProfileCreate,
     ProfileUpdate,
     check_urls,
-    is_http_url,
 )
 
 BASE: dict[str, Any] = {"name": "p", "whitelisted_destinations": ["US"]}
@@ -29,6 +29,14 @@ BASE: dict[str, Any] = {"name": "p", "whitelisted_destinations": ["US"]}
         ("example.com/hook", False),
         ("https://exa mple.com", False),
         ("http://[::1", False),
+        ("::::", False),
+        ("file:///etc/passwd", False),
+        ("gopher://example.com/", False),
+        ("javascript:alert(1)", False),
+        ("https://example.com/hook\n", False),
+        ("https://exa\tmple.com/", False),
+        ("https://example.com:99999/", False),
+        ("https://example.com/" + "a" * 2000, False),
     ],
 )
 def test_is_http_url(url: str, ok: bool) -> None:

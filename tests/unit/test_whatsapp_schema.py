@@ -12,9 +12,9 @@ from telnyx.types.message_whatsapp_response import MessageWhatsappResponse
 from telnyx.types.messaging_inbound_message_payload import MessagingInboundMessagePayload
 
 from signalpost.kit.errors import ApiError
-from signalpost.messages.whatsapp import (
+from signalpost.messages.whatsapp.validation import parse_message
+from signalpost.messages.whatsapp.wire import (
     inbound_body,
-    parse_message,
     response_body,
     stored_body,
 )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from signalpost.accounts import service
 from signalpost.accounts.service import Organization
@@ -28,8 +29,14 @@ def _unauthorized(detail: str) -> ApiError:
     )
 
 
+# Declares bearer authentication in the OpenAPI document; the check itself is `authenticate`.
+_bearer = HTTPBearer(auto_error=False, scheme_name="bearerAuth")
+
+
 async def require_organization(
-    request: Request, ctx: Annotated[AppContext, Depends(get_context)]
+    request: Request,
+    ctx: Annotated[AppContext, Depends(get_context)],
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
 ) -> Organization:
     return await authenticate(ctx, request.headers.get("authorization", ""))
 

@@ -1,27 +1,50 @@
 """Carrier adapters: the simulator (default) and SMPP carriers, chosen per message by the route
-table (`carriers.router`)."""
+table (`carriers.router`).
+
+Adapters sit below the feature packages: they import only `kit`, `settings`, the tables and each
+other; what calls them passes in what they need (`CarrierHost`: the running server's settings,
+database and per-process objects, which `signalpost.context.AppContext` provides; the message
+lifecycle reaches an SMPP carrier as `carriers.base.MessageEvents` in `extras["message_events"]`).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from signalpost.carriers.base import Carrier, MessageEvents
-from signalpost.context import AppContext
+from signalpost.carriers.simulator import SimulatorCarrier
+from signalpost.kit.db import Database
+from signalpost.settings import Settings
 
 if TYPE_CHECKING:
     from signalpost.carriers.smpp.runtime import SmppRuntime
+    from signalpost.kit.queue import JobKind
 
 RUNTIME = "smpp_runtime"
 
 
-def get_carrier(ctx: AppContext) -> Carrier:
+class CarrierHost(Protocol):
+    """What `get_carrier` needs of the running server (`AppContext` is one)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def extras(self) -> dict[str, Any]: ...
+
+    @property
+    def job_kinds(self) -> dict[str, JobKind]: ...
+
+
+def get_carrier(ctx: CarrierHost) -> Carrier:
     """The carrier for this process, built once from the settings: the simulator alone when no
     other carrier is configured, else the route table over all of them."""
     carrier: Carrier | None = ctx.extras.get("carrier")
     if carrier is not None:
         return carrier
-    from signalpost.carriers.simulator import SimulatorCarrier
-
     settings = ctx.settings
     simulator = SimulatorCarrier(ctx.db, settings.simulator_latency)
     smpp = [c for c in settings.carriers if c.kind == "smpp"]
@@ -39,7 +62,7 @@ def get_carrier(ctx: AppContext) -> Carrier:
     return carrier
 
 
-def smpp_runtime(ctx: AppContext) -> SmppRuntime:
+def smpp_runtime(ctx: CarrierHost) -> SmppRuntime:
     """This process's SMPP runtime (sessions start only with `start_carriers`)."""
     runtime: SmppRuntime | None = ctx.extras.get(RUNTIME)
     if runtime is None:
@@ -53,7 +76,7 @@ def smpp_runtime(ctx: AppContext) -> SmppRuntime:
     return runtime
 
 
-async def start_carriers(ctx: AppContext) -> None:
+async def start_carriers(ctx: CarrierHost) -> None:
     """Where jobs run (`serve` with workers, `worker`): take part in holding the SMPP binds."""
     if any(c.kind == "smpp" for c in ctx.settings.carriers):
         await smpp_runtime(ctx).start()

@@ -52,8 +52,8 @@ from signalpost.carriers.base import OutboundSubmit, Receipt, SubmitResult
 from signalpost.kit import phone
 from signalpost.kit.db import Database, UnitOfWork
 
-MAGIC = re.compile(r"^\+1\d{3}55501(\d\d)$")
-HANDSET = re.compile(r"^\+1\d{3}55502(\d\d)$")
+MAGIC = re.compile(r"^\+1[0-9]{3}55501([0-9][0-9])\Z")
+HANDSET = re.compile(r"^\+1[0-9]{3}55502([0-9][0-9])\Z")
 CHAOS_KEY = "simulator.chaos"
 ON_NET_CARRIER = "SIGNALPOST SIMULATED NETWORK"
 OFF_NET_CARRIER = "SIMULATED MOBILE CARRIER"

@@ -17,12 +17,12 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from signalpost.accounts.deps import Ctx
 from signalpost.accounts.service import Organization
-from signalpost.carriers import api as simulator_api
 from signalpost.inbox import service
 from signalpost.kit.clock import iso, parse_datetime
 from signalpost.kit.db import UnitOfWork
 from signalpost.kit.errors import ApiError, bad_parameter, not_found
-from signalpost.messages.inbound import SimulatedInbound
+from signalpost.simulator import api as simulator_api
+from signalpost.simulator.schemas import SimulatedInbound
 
 public_router = APIRouter(prefix="/inbox", tags=["inbox"])
 

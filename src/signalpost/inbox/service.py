@@ -22,7 +22,7 @@ from signalpost.accounts.service import Organization
 from signalpost.inbox import repository as repo
 from signalpost.kit.clock import iso, utcnow
 from signalpost.kit.db import UnitOfWork
-from signalpost.messages import service as messages
+from signalpost.messages.lifecycle import FINAL_STATUSES as MESSAGE_FINAL_STATUSES
 from signalpost.messages.schemas import message_payload
 from signalpost.webhooks.schemas import webhook_view
 
@@ -33,7 +33,7 @@ PREVIEW_CHARS = 120
 RESPONSE_BODY_CHARS = 2000
 
 # Outbound statuses after which nothing changes any more (the page stops highlighting them as busy).
-FINAL_STATUSES = messages.FINAL_STATUSES | {"read"}
+FINAL_STATUSES = MESSAGE_FINAL_STATUSES | {"read"}
 FAILED_STATUSES = frozenset(
     {"delivery_failed", "delivery_unconfirmed", "sending_failed", "expired", "cancelled"}
 )

@@ -32,11 +32,15 @@ def iso(value: datetime | None) -> str | None:
 
 
 def parse_datetime(value: str) -> datetime:
-    """Parse an ISO-8601 timestamp; a naive one is taken as UTC."""
+    """Parse an ISO-8601 timestamp; a naive one is taken as UTC. ValueError if it is not one, or
+    if it is one that has no UTC equivalent (year 1 at +14:00, year 9999 at -14:00)."""
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     parsed = datetime.fromisoformat(text.replace(" ", "T", 1) if "T" not in text else text)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value!r} is outside the range of UTC date-times") from None

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from signalpost.kit.jsonio import JSONResponse
+
+log = logging.getLogger("signalpost.errors")
 
 
 class ApiError(Exception):
@@ -87,8 +91,49 @@ def bad_parameter(parameter: str, detail: str) -> ApiError:
 
 
 def unexpected_error() -> JSONResponse:
-    """The answer to a request that failed on something unexpected (a bug, the database gone)."""
-    return render([ApiError(500, "10007", "Unexpected error", "An unexpected error occurred.")])
+    """The answer to a request that failed on something unexpected (a bug, the database gone).
+
+    It closes the connection: the server may be in no state to read the next request on it, and a
+    client must not find that out by sending one."""
+    return render(
+        [
+            ApiError(
+                500,
+                "10007",
+                "Unexpected error",
+                "An unexpected error occurred.",
+                headers={"connection": "close"},
+            )
+        ]
+    )
+
+
+def data_error(exc: BaseException) -> ApiError | None:
+    """A database refusing a request's value as data (SQLSTATE class 22: too long, out of range,
+    not valid in the encoding), which a missing bound let through: the request's fault, not ours."""
+    if not isinstance(exc, DBAPIError):
+        return None
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if not (isinstance(sqlstate, str) and sqlstate.startswith("22")):
+        return None
+    return ApiError(
+        400,
+        "10015",
+        "Invalid value",
+        "A value in the request is out of the range this server stores.",
+        should_retry=False,
+    )
+
+
+def answer_unexpected(exc: Exception, what: str) -> JSONResponse:
+    """The answer to an exception no handler expected, logged: 400 where the database refused a
+    value as data (`data_error`), else 500."""
+    problem = data_error(exc)
+    if problem is not None:
+        log.warning("%s: the database refused a value", what, exc_info=exc)
+        return render([problem])
+    log.error("%s failed", what, exc_info=exc)
+    return unexpected_error()
 
 
 def render(errors: Sequence[ApiError], status: int | None = None) -> JSONResponse:
@@ -202,10 +247,15 @@ def install_error_handlers(app: FastAPI) -> None:
             detail = f"{request.method} is not allowed on {request.url.path}."
         return render([ApiError(exc.status_code, code, title, detail, headers=exc.headers or {})])
 
+    async def on_database(request: Request, exc: Exception) -> JSONResponse:
+        return answer_unexpected(exc, f"{request.method} {request.url.path}")
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The framework re-raises the exception after this answer; kit.limits logs it.
         return unexpected_error()
 
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(DBAPIError, on_database)
     app.add_exception_handler(Exception, on_unexpected)

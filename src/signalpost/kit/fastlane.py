@@ -16,15 +16,12 @@ error envelope, the exception logged.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from signalpost.kit.errors import ApiError, render, unexpected_error
-
-log = logging.getLogger("signalpost.fastlane")
+from signalpost.kit.errors import ApiError, answer_unexpected, render
 
 # A handler gets the request's scope, its lower-cased headers and its body.
 LaneHandler = Callable[[Scope, Mapping[str, str], bytes], Awaitable[Response | None]]
@@ -60,9 +57,9 @@ class FastLane:
                         response = await handler(scope, headers, body)
                     except ApiError as exc:
                         response = render([exc])
-                    except Exception:
-                        log.exception("%s %s failed", scope["method"], scope["path"])
-                        response = unexpected_error()
+                    except Exception as exc:
+                        what = f"{scope['method']} {scope['path']}"
+                        response = answer_unexpected(exc, what)
                     if response is not None:
                         await response(scope, receive, send)
                         return

@@ -13,6 +13,13 @@ response to httptools (llhttp, the parser uvicorn uses for requests).
 - The caller bounds the whole exchange (`asyncio.timeout`); a cancelled request closes its
   connection, which cannot be reused with a response half read.
 - Redirects are not followed; proxies are not supported.
+- A response's headers may take `MAX_HEADER_BYTES`; its body is kept up to `max_body` bytes and
+  read up to `READ_LIMIT` (or `max_body` if larger): a longer body is cut there and its connection
+  closed, so an endless answer holds nothing beyond the caller's deadline.
+- With an enforcing `OutboundGuard` (kit.netguard) the host is resolved once per new connection,
+  every answer checked (`Blocked` when one is refused), and the connection made to a checked address
+  (TLS still verifies the host name). Connection failures then say no more than "could not
+  connect": whether a port is closed or filtered is not told.
 """
 
 from __future__ import annotations
@@ -27,6 +34,11 @@ from typing import NamedTuple, cast
 from urllib.parse import urlsplit
 
 import httptools
+
+from signalpost.kit.netguard import OutboundGuard, Unresolvable
+
+READ_LIMIT = 65536  # body bytes read before the rest is given up (and the connection closed)
+MAX_HEADER_BYTES = 65536
 
 
 class HttpError(Exception):
@@ -56,6 +68,8 @@ class _Connection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._size = 0
         self._max_body = 0
+        self._read_limit = READ_LIMIT
+        self._header_bytes = 0
         self._received = False
         self._status = 0
         self._keep_alive = False
@@ -89,6 +103,10 @@ class _Connection(asyncio.Protocol):
     # httptools callbacks
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value)
+        if self._header_bytes > MAX_HEADER_BYTES:
+            self._fail(HttpError(f"the response headers exceed {MAX_HEADER_BYTES} bytes"))
+            return
         self._headers.append((name.decode("latin-1").lower(), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
@@ -99,6 +117,10 @@ class _Connection(asyncio.Protocol):
         if room > 0:
             self._body.append(chunk[:room])
         self._size += len(chunk)
+        if self._size > self._read_limit and self._waiter is not None and not self._waiter.done():
+            # Enough read: the answer is what was kept, and the rest is not waited for.
+            self._waiter.set_result(HttpResponse(self._status, self._headers, b"".join(self._body)))
+            self.close()
 
     def on_message_complete(self) -> None:
         # Asked now: once the message is complete the parser resets and no longer knows.
@@ -125,8 +147,9 @@ class _Connection(asyncio.Protocol):
     async def exchange(self, request: bytes, max_body: int) -> HttpResponse:
         assert self.transport is not None
         self._waiter = asyncio.get_running_loop().create_future()
-        self._headers, self._body, self._size = [], [], 0
+        self._headers, self._body, self._size, self._header_bytes = [], [], 0, 0
         self._max_body, self._received, self._status = max_body, False, 0
+        self._read_limit = max(max_body, READ_LIMIT)
         self._keep_alive = False
         self.transport.write(request)
         try:
@@ -148,9 +171,16 @@ class _Pool:
 class HttpClient:
     """Keep-alive HTTP/1.1 POSTs (see the module docstring)."""
 
-    def __init__(self, *, limit_per_host: int = 50, ssl_context: ssl.SSLContext | None = None):
+    def __init__(
+        self,
+        *,
+        limit_per_host: int = 50,
+        ssl_context: ssl.SSLContext | None = None,
+        guard: OutboundGuard | None = None,
+    ):
         self.limit_per_host = limit_per_host
         self._ssl = ssl_context
+        self._guard = guard if guard is not None and guard.enforcing else None
         self._pools: dict[tuple[str, str, int], _Pool] = {}
         self.closed = False
 
@@ -206,6 +236,8 @@ class HttpClient:
         context: ssl.SSLContext | None = None
         if scheme == "https":
             context = self._ssl or ssl.create_default_context()
+        if self._guard is not None:
+            return await self._guarded_connection(self._guard, context, host, port), False
         try:
             _, protocol = await loop.create_connection(
                 _Connection, host, port, ssl=context, server_hostname=host if context else None
@@ -213,6 +245,29 @@ class HttpClient:
         except OSError as exc:
             raise ConnectError(str(exc) or type(exc).__name__) from exc
         return protocol, False
+
+    async def _guarded_connection(
+        self, guard: OutboundGuard, context: ssl.SSLContext | None, host: str, port: int
+    ) -> _Connection:
+        """A connection to one of the checked addresses of `host` (`Blocked` passes through)."""
+        try:
+            addresses = await guard.addresses(host, port)
+        except Unresolvable:
+            raise ConnectError("could not connect") from None
+        loop = asyncio.get_running_loop()
+        for address in addresses:
+            try:
+                _, protocol = await loop.create_connection(
+                    _Connection,
+                    str(address),
+                    port,
+                    ssl=context,
+                    server_hostname=host if context else None,
+                )
+            except OSError:
+                continue
+            return protocol
+        raise ConnectError("could not connect")
 
     async def aclose(self) -> None:
         """Close every kept-alive connection."""
@@ -248,9 +303,8 @@ def destination(url: str) -> Destination:
     except ValueError as exc:
         raise HttpError(f"not an http(s) URL: {url!r}") from exc
     default_port = port == (443 if scheme == "https" else 80)
-    host_header = host if default_port else f"{host}:{port}"
-    if ":" in host and not default_port:  # an IPv6 literal
-        host_header = f"[{host}]:{port}"
+    named = f"[{host}]" if ":" in host else host  # an IPv6 literal is written in brackets
+    host_header = named if default_port else f"{named}:{port}"
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query

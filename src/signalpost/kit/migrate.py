@@ -40,6 +40,14 @@ def _current(conn: Connection) -> tuple[str | None, str | None]:
     return current, head
 
 
+async def has_schema(db: Database) -> bool:
+    """Whether the database holds a signalpost schema (at any revision)."""
+    from sqlalchemy import inspect
+
+    async with db.engine.connect() as conn:
+        return bool(await conn.run_sync(lambda c: inspect(c).has_table("alembic_version")))
+
+
 async def is_current(db: Database) -> bool:
     """True when the database is at the newest migration."""
     async with db.engine.connect() as conn:

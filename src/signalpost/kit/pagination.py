@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -36,33 +37,44 @@ class Page:
         }
 
 
-def _as_int(name: str, raw: str | None, default: int, lo: int, hi: int | None) -> int:
+# The largest page number served: pages past the last are empty, and this bound keeps every
+# offset (number × size) well inside the 64-bit integers both databases count in.
+MAX_PAGE_NUMBER = 2**31 - 1
+MAX_PAGE_SIZE = 250
+_INTEGER = re.compile(r"[+-]?[0-9]{1,19}")
+
+
+def int_param(name: str, raw: str | None, default: int, lo: int, hi: int) -> int:
+    """A query parameter holding an integer in [lo, hi]; 400 (10015, `source.parameter`) if not."""
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise bad_parameter(name, f"{name} must be an integer.") from None
-    if value < lo or (hi is not None and value > hi):
-        bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
-        raise bad_parameter(name, f"{name} must be {bound}.")
-    return value
+    value = raw.strip()
+    if not _INTEGER.fullmatch(value):
+        raise bad_parameter(name, f"{name} must be an integer between {lo} and {hi}.")
+    number = int(value)
+    if not lo <= number <= hi:
+        raise bad_parameter(name, f"{name} must be between {lo} and {hi}.")
+    return number
 
 
-async def page_params(
-    number: Annotated[str | None, Query(alias="page[number]")] = None,
-    size: Annotated[str | None, Query(alias="page[size]")] = None,
-) -> Page:
-    """FastAPI dependency: the requested page, validated (size 1–250, default 20)."""
-    return parse_page(number, size)
+PageNumber = Annotated[
+    int | None,
+    Query(
+        alias="page[number]",
+        ge=1,
+        le=MAX_PAGE_NUMBER,
+        description="The page to return, from 1; pages past the last are empty.",
+    ),
+]
+PageSize = Annotated[
+    int | None,
+    Query(alias="page[size]", ge=1, le=MAX_PAGE_SIZE, description="Items per page (default 20)."),
+]
 
 
-def parse_page(number: str | None, size: str | None) -> Page:
-    """The page asked for by raw `page[number]` / `page[size]` values."""
-    return Page(
-        number=_as_int("page[number]", number, 1, 1, None),
-        size=_as_int("page[size]", size, 20, 1, 250),
-    )
+async def page_params(number: PageNumber = None, size: PageSize = None) -> Page:
+    """FastAPI dependency: the requested page, validated (400, code 10015, `source.parameter`)."""
+    return Page(number=number or 1, size=size or 20)
 
 
 async def fetch_page(

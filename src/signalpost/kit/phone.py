@@ -24,9 +24,9 @@ try:  # the building blocks of `phonenumbers.parse`, for the shortcut in `_e164_
 except ImportError:  # pragma: no cover - a phonenumbers release that reorganised them
     _SHORTCUT = False
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-SHORT_CODE = re.compile(r"^\d{3,8}$")
-ALPHANUMERIC = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}\Z")
+SHORT_CODE = re.compile(r"^[0-9]{3,8}\Z")
+ALPHANUMERIC = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}\Z")
 
 # The number types whose carrier is looked up (as phonenumbers.carrier.name_for_number does).
 _CARRIER_TYPES = {

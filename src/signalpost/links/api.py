@@ -23,7 +23,7 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from signalpost.accounts.deps import Ctx, CurrentOrg
-from signalpost.context import AppContext
+from signalpost.context import AppContext, outbound_guard
 from signalpost.kit.errors import bad_parameter, not_found
 from signalpost.kit.pagination import Page, page_params
 from signalpost.links import detect, service
@@ -71,8 +71,33 @@ def _not_found_page(path: str) -> HTMLResponse:
     )
 
 
+_BLOCKED_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="robots" content="noindex">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Link not available</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 32rem; margin: 4rem auto; padding: 0 1rem">
+<h1>Link not available</h1>
+<p>The link <code>{path}</code> points to an address this server does not send visitors to.</p>
+</body></html>
+"""
+
+
 async def _follow(request: Request, ctx: AppContext, path: str) -> Response | None:
-    """Redirect to the link's original URL and record the click; None for an unknown link."""
+    """Redirect to the link's original URL and record the click; None for an unknown link.
+
+    With the outbound guard on, a link whose URL is blocked now (looked up afresh, outside any
+    transaction) answers 403 and records no click.
+    """
+    guard = outbound_guard(ctx)
+    if guard.enforcing:
+        async with ctx.db.transaction() as uow:
+            found = await service.resolve(uow, path)
+        if found is None:
+            return None
+        if await guard.url_problem(found["original_url"], fresh=True) is not None:
+            return HTMLResponse(
+                _BLOCKED_PAGE.format(path=escape("/" + path)), status_code=403, headers=_NO_STORE
+            )
     async with ctx.db.transaction() as uow:
         link = await service.resolve(uow, path)
         if link is None:
@@ -100,6 +125,7 @@ async def _follow(request: Request, ctx: AppContext, path: str) -> Response | No
     response_class=Response,
     responses={
         302: {"description": "Redirect to the original URL; the click is recorded."},
+        403: {"description": "The link's URL is blocked by the outbound guard (an HTML page)."},
         404: {"description": "No such short link (an HTML page)."},
     },
 )

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from signalpost.context import AppContext
+from signalpost.kit.terminal import print_table
+from signalpost.runner import run_with_context, settings_from
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file.")]
 DatabaseOpt = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL.")]
@@ -38,7 +40,6 @@ def register(app: typer.Typer) -> None:
         database_url: DatabaseOpt = None,
     ) -> None:
         """Make a domain (pointed at this server) usable for short links."""
-        from signalpost.cli import run_with_context, settings_from
         from signalpost.links import service
 
         settings = settings_from(config, database_url=database_url)
@@ -63,7 +64,6 @@ def register(app: typer.Typer) -> None:
         org: OrgOpt = None, config: ConfigOpt = None, database_url: DatabaseOpt = None
     ) -> None:
         """List link domains (those one organization may use, with --org)."""
-        from signalpost.cli import run_with_context, settings_from
         from signalpost.links import service
 
         settings = settings_from(config, database_url=database_url)
@@ -72,10 +72,21 @@ def register(app: typer.Typer) -> None:
             async with ctx.db.transaction() as uow:
                 return list(await service.admin_domains(uow, await _org_id(uow, org)))
 
-        typer.echo(f"(built in)  {settings.base_url}  (all organizations, short links under /l/)")
-        for row in run_with_context(settings, go):
-            owner = row["organization_id"] or "all organizations"
-            typer.echo(f"{row['id']}  {row['scheme']}://{row['url_domain']}  ({owner})")
+        rows = run_with_context(settings, go)
+        print_table(
+            ["ID", "DOMAIN", "ORGANIZATION"],
+            [
+                ("(built in)", f"{settings.base_url}/l/", "all organizations"),
+                *(
+                    (
+                        r["id"],
+                        f"{r['scheme']}://{r['url_domain']}",
+                        r["organization_id"] or "all organizations",
+                    )
+                    for r in rows
+                ),
+            ],
+        )
 
     @domains.command("remove")
     def remove(
@@ -85,7 +96,6 @@ def register(app: typer.Typer) -> None:
         database_url: DatabaseOpt = None,
     ) -> None:
         """Remove a link domain. Short links already sent on it keep resolving by their code."""
-        from signalpost.cli import run_with_context, settings_from
         from signalpost.links import service
 
         settings = settings_from(config, database_url=database_url)

@@ -16,6 +16,13 @@ Rules:
   message gets one code.
 - **Text.** Messages store the rewritten text as `text` (what the handset receives and what
   encoding and `parts` are computed on) and the text as submitted in `original_text`.
+- **Outbound guard** (`SIGNALPOST_OUTBOUND_ALLOW_PRIVATE=false`, kit.netguard): a link whose
+  URL the server may not reach (a loopback, private, link-local, ... address, or a name that
+  resolves to one) is never shortened. A send through the API that would shorten one is refused
+  (400 at `/text`; the names were looked up before the transaction, `messages.outbound`); where no
+  lookup was made (auto-replies), such a link whose host is a literal address is left as it is.
+  A short link whose URL is blocked when it is clicked (a name that now resolves to a blocked
+  address) is not followed: 403, and no click is recorded.
 - **Clicks.** Every GET of a short link answers 302 to the original URL and records the click
   (time, User-Agent, client IP). A click whose User-Agent names a link-preview fetcher
   (`detect.PREVIEW_AGENTS`: iMessage, WhatsApp, Slack, ... previews) is recorded with `is_bot` and
@@ -42,6 +49,8 @@ from sqlalchemy.engine import RowMapping
 from signalpost.kit import ids
 from signalpost.kit.clock import iso, utcnow
 from signalpost.kit.db import UnitOfWork
+from signalpost.kit.errors import ApiError
+from signalpost.kit.netguard import OutboundGuard
 from signalpost.links import detect
 from signalpost.links import repository as repo
 from signalpost.settings import Settings
@@ -234,10 +243,15 @@ async def shorten(
     profile: Mapping[Any, Any] | None,
     recipient: str,
     text: str,
+    *,
+    guard: OutboundGuard | None = None,
+    problems: Mapping[str, str] | None = None,
 ) -> str:
     """`text` with its links replaced by short links (stored in the caller's transaction).
 
     Returns `text` unchanged when the profile has no shortener settings or no link qualifies.
+    With an enforcing `guard`, a blocked link is not shortened: `problems` (the API's verdicts by
+    URL) makes it a 400; without them a link to a literal blocked address is left as it is.
     """
     cfg = shortener_settings(profile)
     if cfg is None or not text:
@@ -248,6 +262,8 @@ async def shorten(
         if found.url in originals:
             continue
         if cfg.replace_blacklist_only and not detect.on_blocklist(found.url):
+            continue
+        if guard is not None and _blocked_link(guard, problems, found.url):
             continue
         originals.append(found.url)
     if not originals:
@@ -278,6 +294,25 @@ async def shorten(
         )
     await repo.insert_links(uow, rows)
     return detect.rewrite(text, mapping.get)
+
+
+def _blocked_link(guard: OutboundGuard, problems: Mapping[str, str] | None, url: str) -> bool:
+    """Whether the guard keeps `url` from being shortened (ApiError when the API looked it up)."""
+    if not guard.enforcing:
+        return False
+    if problems is None:
+        return guard.scheme_problem(url) is not None
+    problem = problems.get(url)
+    if problem is None:
+        return False
+    raise ApiError(
+        400,
+        "10003",
+        "Invalid URL",
+        f"A link in the text cannot be shortened: {problem}",
+        pointer="/text",
+        should_retry=False,
+    )
 
 
 # --- clicks ---------------------------------------------------------------------------------------

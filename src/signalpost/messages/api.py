@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -21,7 +22,8 @@ from signalpost.kit.errors import ApiError
 from signalpost.kit.fastlane import LaneHandler, is_json
 from signalpost.kit.groupcommit import GroupCommit
 from signalpost.kit.jsonio import JSONResponse
-from signalpost.messages import group, service, whatsapp
+from signalpost.kit.urls import check_webhook_urls
+from signalpost.messages import group, outbound, service
 from signalpost.messages import repository as repo
 from signalpost.messages.schemas import (
     AlphanumericSend,
@@ -33,12 +35,17 @@ from signalpost.messages.schemas import (
     message_payload,
     outbound_payload,
 )
-from signalpost.messages.service import Endpoint, SendRequest
-from signalpost.messages.whatsapp import WhatsappSend
+from signalpost.messages.senders import Endpoint, SendRequest
+from signalpost.messages.whatsapp import send as whatsapp
+from signalpost.messages.whatsapp import wire as whatsapp_wire
+from signalpost.messages.whatsapp.models import WhatsappSend
 
 router = APIRouter(tags=["messages"])
 
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+MAX_IDEMPOTENCY_KEY = 255  # the stored key's column
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", max_length=MAX_IDEMPOTENCY_KEY)
+]
 Produce = Callable[[UnitOfWork], Awaitable[dict[str, Any]]]
 
 
@@ -58,6 +65,15 @@ async def idempotent(
     if not key:
         async with ctx.db.transaction() as uow:
             return 200, await produce(uow)
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        raise ApiError(
+            400,
+            "10015",
+            "Invalid parameter",
+            f"Idempotency-Key may hold at most {MAX_IDEMPOTENCY_KEY} characters.",
+            parameter="Idempotency-Key",
+            should_retry=False,
+        )
     digest = service.request_hash(path, raw_body)
     for attempt in range(2):
         try:
@@ -97,8 +113,17 @@ async def idempotent(
     raise AssertionError("unreachable")
 
 
+_WEBHOOK_FIELDS = ("webhook_url", "webhook_failover_url")
+
+
+def _check_webhooks(body: BaseModel) -> None:
+    """A message's own webhook URLs are checked as a profile's are (kit.urls; 422, 10003)."""
+    check_webhook_urls({n: getattr(body, n, None) for n in _WEBHOOK_FIELDS}, _WEBHOOK_FIELDS)
+
+
 def _request(endpoint: Endpoint, body: Any) -> SendRequest:
     """The service's view of a send body (the body models differ in the fields they have)."""
+    _check_webhooks(body)
 
     def field(name: str) -> Any:
         return getattr(body, name, None)
@@ -143,6 +168,15 @@ async def _accept(
     ctx: AppContext, org: Organization, path: str, raw: bytes, key: str | None, req: SendRequest
 ) -> tuple[int, dict[str, Any]]:
     """Accept one message: with an Idempotency-Key in a transaction of its own, else grouped."""
+    problems = await outbound.check_urls(
+        ctx,
+        webhook_url=req.webhook_url,
+        webhook_failover_url=req.webhook_failover_url,
+        media_urls=req.media_urls,
+        text=req.text,
+    )
+    if problems is not None:
+        req = replace(req, link_problems=problems)
     if not key:
         return 200, await _accept_group(ctx).submit((org, req))
 
@@ -293,9 +327,17 @@ async def send_group_mms(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """One message per recipient, sharing a group id: the first recipient's message id (group.py)."""
+    _check_webhooks(body)
+    problems = await outbound.check_urls(
+        ctx,
+        webhook_url=body.webhook_url,
+        webhook_failover_url=body.webhook_failover_url,
+        media_urls=body.media_urls or [],
+        text=body.text,
+    )
 
     async def produce(uow: UnitOfWork) -> dict[str, Any]:
-        rows = await group.send(ctx, uow, org, body)
+        rows = await group.send(ctx, uow, org, body, link_problems=problems)
         return {"data": outbound_payload(rows[0])}
 
     return await respond_idempotently(ctx, org.id, request, idempotency_key, produce)
@@ -316,11 +358,13 @@ async def send_whatsapp(
     request: Request,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    """`whatsapp_message` is checked per its type, with a pointer to the bad field (whatsapp.py)."""
+    """`whatsapp_message` is checked per its type, with a pointer to the bad field."""
+    _check_webhooks(body)
+    await outbound.check_urls(ctx, webhook_url=body.webhook_url)
 
     async def produce(uow: UnitOfWork) -> dict[str, Any]:
         row = await whatsapp.send(ctx, uow, org, body)
-        return {"data": whatsapp.send_response(row)}
+        return {"data": whatsapp_wire.send_response(row)}
 
     return await respond_idempotently(ctx, org.id, request, idempotency_key, produce)
 

@@ -25,6 +25,7 @@ or 10015 at `/to` for the count); `text` or `media_urls` as for any MMS (40316, 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.engine import RowMapping
@@ -38,6 +39,7 @@ from signalpost.messages import repository as repo
 from signalpost.messages import service
 from signalpost.messages.errors import invalid_to
 from signalpost.messages.schemas import GroupMmsSend
+from signalpost.messages.senders import SendRequest
 
 MAX_RECIPIENTS = 8
 COUNTRIES = frozenset({"US", "CA"})
@@ -51,7 +53,7 @@ def recipients(to: list[str], sender: str) -> list[str]:
         raise invalid("/to", f"A group MMS has at most {MAX_RECIPIENTS} recipients.")
     out: list[str] = []
     for i, raw in enumerate(to):
-        number = raw.strip()
+        number = raw.strip(" ")
         info = phone.parse(number)
         if info is None:
             raise invalid_to(f"'{number}' is not a valid +E.164 phone number.", f"/to/{i}")
@@ -78,14 +80,22 @@ def _participant(number: str) -> dict[str, Any]:
 
 
 async def send(
-    ctx: AppContext, uow: UnitOfWork, org: Organization, body: GroupMmsSend
+    ctx: AppContext,
+    uow: UnitOfWork,
+    org: Organization,
+    body: GroupMmsSend,
+    *,
+    link_problems: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Accept a group MMS: one queued message per recipient; the first one's id is the group's."""
-    sender = body.from_.strip()
+    """Accept a group MMS: one queued message per recipient; the first one's id is the group's.
+
+    `link_problems`: the outbound guard's verdicts on the text's links (messages.outbound).
+    """
+    sender = body.from_.strip(" ")
     to = recipients(body.to, sender)
     request = body.model_dump(by_alias=True, exclude_unset=True)
     reqs = [
-        service.SendRequest(
+        SendRequest(
             endpoint="long_code",
             to=number,
             from_=sender,
@@ -98,6 +108,7 @@ async def send(
             webhook_failover_url=body.webhook_failover_url,
             cc=[_participant(other) for other in to if other != number],
             request=request,
+            link_problems=link_problems,
         )
         for number in to
     ]

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import RowMapping
 
 from signalpost.accounts import service as accounts
@@ -38,15 +37,18 @@ from signalpost.context import AppContext
 from signalpost.kit import ids, phone
 from signalpost.kit.clock import utcnow
 from signalpost.kit.db import UnitOfWork
-from signalpost.kit.errors import ApiError, invalid
+from signalpost.kit.errors import ApiError
 from signalpost.kit.queue import enqueue
 from signalpost.messages import repository as messages_repo
-from signalpost.messages.errors import rejection
-from signalpost.messages.media import check_urls
+from signalpost.messages.encoding import analyze
 from signalpost.messages.schemas import inbound_payload
+from signalpost.messages.senders import SendRequest
+from signalpost.messages.service import send
+from signalpost.messages.whatsapp.wire import forwarded_body
 from signalpost.optouts import repository as optouts_repo
 from signalpost.optouts import service as optouts
 from signalpost.optouts.keywords import KeywordMatch
+from signalpost.webhooks import service as webhooks
 
 log = logging.getLogger("signalpost.inbound")
 
@@ -59,42 +61,6 @@ RECEIVING_CARRIER = "SIGNALPOST"
 # Simulated handsets `+1NPA55502XX`: what each answers to a message delivered to it (XX → reply;
 # None echoes the text back). Other XX read silently.
 HANDSET_REPLIES: dict[int, str | None] = {0: None, 1: "STOP", 2: "HELP", 3: "START"}
-
-
-class SimulatedInbound(BaseModel):
-    """`POST /simulator/inbound`: a handset writes to one of the caller's numbers."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-    from_: str = Field(alias="from", description="The handset, +E.164.")
-    to: str = Field(description="One of your numbers (+E.164) or short codes.")
-    text: str | None = None
-    media_urls: list[str] | None = None
-    subject: str | None = None
-    whatsapp_message: dict[str, Any] | None = Field(
-        default=None,
-        description="Makes it a WhatsApp message: content as in POST /v2/messages/whatsapp.",
-    )
-
-    def incoming(self) -> Incoming:
-        """Checked addresses and content (422 10015 / 400 40316), as an `Incoming`."""
-        src, dst = self.from_.strip(), self.to.strip()
-        if self.whatsapp_message is not None:
-            from signalpost.messages import whatsapp
-
-            return whatsapp.simulated_incoming(src, dst, self.whatsapp_message)
-        if not (phone.is_e164(src) or phone.SHORT_CODE.match(src)):
-            raise invalid("/from", f"'{src}' is not a +E.164 phone number or short code.")
-        if not (phone.is_e164(dst) or phone.SHORT_CODE.match(dst)):
-            raise invalid("/to", f"'{dst}' is not a +E.164 phone number or short code.")
-        media = check_urls(self.media_urls or [])
-        if not self.text and not media:
-            raise rejection(
-                "40316", "No content", "A message needs 'text' or 'media_urls'.", "/text"
-            )
-        return Incoming(
-            from_=src, to=dst, text=self.text or None, media_urls=media, subject=self.subject
-        )
 
 
 @dataclass(frozen=True)
@@ -153,8 +119,6 @@ async def receive(
     assert stored is not None
 
     if profile is not None:
-        from signalpost.webhooks import service as webhooks
-
         await webhooks.emit(
             uow,
             organization_id=organization_id,
@@ -176,8 +140,6 @@ async def _apply_keyword(
     msg: Incoming,
     keyword: KeywordMatch,
 ) -> None:
-    from signalpost.messages import service as messages
-
     if keyword.op == "stop":
         await optouts.opt_out(
             uow,
@@ -192,7 +154,7 @@ async def _apply_keyword(
     org = await accounts.find_organization(uow, organization_id)
     if org is None:  # pragma: no cover - the organization owns the number
         return
-    reply = messages.SendRequest(
+    reply = SendRequest(
         endpoint="messages",
         to=msg.from_,
         from_=msg.to,
@@ -201,7 +163,7 @@ async def _apply_keyword(
         autoresponse_type=keyword.autoresponse_type,
     )
     try:
-        await messages.send(ctx, uow, org, reply)
+        await send(ctx, uow, org, reply)
     except ApiError as exc:
         # The keyword still takes effect; only the confirmation cannot be sent (e.g. the
         # handset's country is not among the profile's whitelisted destinations).
@@ -230,8 +192,6 @@ def _inbound_row(
     to_line_type: str,
     autoresponse_type: str | None,
 ) -> dict[str, Any]:
-    from signalpost.messages.encoding import analyze
-
     now = utcnow()
     media = _media(msg)
     analysis = analyze(msg.text or "", requested="auto", smart=False)
@@ -290,8 +250,6 @@ async def after_submission(
     ctx: AppContext, uow: UnitOfWork, sent: RowMapping, result: SubmitResult
 ) -> None:
     """What follows a message the carrier accepted: on-net arrival, or a simulated handset's reply."""
-    from signalpost.messages import whatsapp
-
     if result.on_net:
         await receive(
             ctx,
@@ -307,7 +265,7 @@ async def after_submission(
                 from_autoresponse=sent["autoresponse_type"] is not None,
                 cc=list(sent["cc"] or []),
                 message_type=sent["type"],
-                body=whatsapp.forwarded_body(sent),
+                body=forwarded_body(sent),
             ),
         )
         return

@@ -27,8 +27,11 @@ from signalpost.kit.queue import (
     held,
     settle,
 )
-from signalpost.messages import media, service, whatsapp
-from signalpost.messages.service import Message
+from signalpost.messages import lifecycle, media
+from signalpost.messages.lifecycle import Message
+from signalpost.messages.sending import begin_sending_many, record_submissions, submission
+from signalpost.messages.whatsapp import read as whatsapp_read
+from signalpost.messages.whatsapp.send import channel as whatsapp_channel
 
 BATCH_SIZE = 200
 
@@ -68,7 +71,7 @@ async def send_batch(ctx: AppContext, db: Database, batch: Sequence[Job]) -> dic
         for job in mine:
             for message_id in message_ids(job):
                 first.setdefault(message_id, job)
-        steps = await service.begin_sending_many(ctx, uow, list(first), unwritten=answers_at_once)
+        steps = await begin_sending_many(ctx, uow, list(first), unwritten=answers_at_once)
         at_once: list[tuple[Job, Message]] = []
         for message_id, job in first.items():
             step = steps[message_id]
@@ -82,9 +85,9 @@ async def send_batch(ctx: AppContext, db: Database, batch: Sequence[Job]) -> dic
                 sending.append((job, step.row))
         if at_once:
             assert local is not None
-            results = await local.submit_within(uow, [service.submission(r) for _, r in at_once])
+            results = await local.submit_within(uow, [submission(r) for _, r in at_once])
             stored = {mid: s.stored for mid, s in steps.items() if s.stored is not None}
-            retry = await service.record_submissions(
+            retry = await record_submissions(
                 ctx, uow, list(zip((r for _, r in at_once), results, strict=True)), stored=stored
             )
             _note_retries(at_once, retry, later)
@@ -93,7 +96,24 @@ async def send_batch(ctx: AppContext, db: Database, batch: Sequence[Job]) -> dic
     if not sending:
         return outcomes
 
-    # MMS: fetch the media (40317 ends the message); a failure to fetch is that message's alone.
+    ready = await _fill_all(ctx, db, sending, errors)
+    answers = await _submit(ctx, ready, errors)
+
+    async with db.transaction() as uow:
+        recorded = await held(uow, [j for j in mine if j.id in waiting])
+        recorded_ids = {j.id for j in recorded}
+        answers = [a for a in answers if a[0].id in recorded_ids]
+        retry = await record_submissions(ctx, uow, [(row, res) for _, row, res in answers])
+        _note_retries([(job, row) for job, row, _ in answers], retry, later)
+        outcomes.update(await _settle(uow, recorded, later, errors))
+    return outcomes
+
+
+async def _fill_all(
+    ctx: AppContext, db: Database, sending: Sequence[tuple[Job, Message]], errors: Errors
+) -> list[tuple[Job, Message]]:
+    """MMS: fetch the media (40317 ends the message); a failure to fetch is that message's alone
+    (in `errors`). Returns the messages ready for the carrier."""
     filled = await asyncio.gather(
         *(_fill(ctx, db, row) for _, row in sending), return_exceptions=True
     )
@@ -105,17 +125,7 @@ async def send_batch(ctx: AppContext, db: Database, batch: Sequence[Job]) -> dic
             raise got
         elif got is not None:
             ready.append((job, got))
-
-    answers = await _submit(ctx, ready, errors)
-
-    async with db.transaction() as uow:
-        recorded = await held(uow, [j for j in mine if j.id in waiting])
-        recorded_ids = {j.id for j in recorded}
-        answers = [a for a in answers if a[0].id in recorded_ids]
-        retry = await service.record_submissions(ctx, uow, [(row, res) for _, row, res in answers])
-        _note_retries([(job, row) for job, row, _ in answers], retry, later)
-        outcomes.update(await _settle(uow, recorded, later, errors))
-    return outcomes
+    return ready
 
 
 def _note_retries(sent: list[tuple[Job, Message]], retry: dict[str, float], later: Later) -> None:
@@ -132,14 +142,14 @@ async def _settle(
     split; the outcomes of the others."""
     settled = settle(jobs_, message_ids, later, errors)
     return await finish_settled(
-        uow, settled, service.SEND_JOB, "message_ids", max_attempts=service.SEND_ATTEMPTS
+        uow, settled, lifecycle.SEND_JOB, "message_ids", max_attempts=lifecycle.SEND_ATTEMPTS
     )
 
 
 async def _fill(ctx: AppContext, db: Database, row: Message) -> Message | None:
     if not media.needs_fetch(row):
         return row
-    return await media.fill_for_send(ctx, db, service.as_row(row))
+    return await media.fill_for_send(ctx, db, lifecycle.as_row(row))
 
 
 async def _submit(
@@ -151,12 +161,12 @@ async def _submit(
     again when the job is retried)."""
     groups: dict[int, tuple[Carrier, list[tuple[Job, Message]]]] = {}
     for job, row in ready:
-        carrier = whatsapp.channel(ctx) if row["type"] == "WHATSAPP" else get_carrier(ctx)
+        carrier = whatsapp_channel(ctx) if row["type"] == "WHATSAPP" else get_carrier(ctx)
         groups.setdefault(id(carrier), (carrier, []))[1].append((job, row))
     answers: list[tuple[Job, Message, SubmitResult]] = []
     for carrier, items in groups.values():
         try:
-            results = await carrier.submit_many([service.submission(row) for _, row in items])
+            results = await carrier.submit_many([submission(row) for _, row in items])
         except Exception as exc:
             for job, row in items:
                 errors[job.id, row["id"]] = exc
@@ -181,7 +191,7 @@ async def receipt_batch(db: Database, batch: Sequence[Job]) -> None:
         for job in mine:
             groups.setdefault(job.payload.get("webhook_group"), []).extend(receipts(job))
         for group, items in groups.items():
-            await service.apply_receipts(uow, items, webhook_group=group)
+            await lifecycle.apply_receipts(uow, items, webhook_group=group)
         await complete_many_within(uow, mine)
 
 
@@ -198,17 +208,17 @@ def kinds(ctx: AppContext) -> dict[str, JobKind]:
         await receipt_batch(db, batch)
 
     return {
-        service.SEND_JOB: JobKind(
+        lifecycle.SEND_JOB: JobKind(
             batch=send,
             batch_size=BATCH_SIZE,
             size=lambda job: len(message_ids(job)),
             retry=RetryPolicy(max_attempts=10, base=0.5, cap=60),
         ),
-        service.RECEIPT_JOB: JobKind(
+        lifecycle.RECEIPT_JOB: JobKind(
             batch=receipt,
             batch_size=2 * BATCH_SIZE,  # a job carries the receipts of one send batch
             size=lambda job: len(receipts(job)),
             retry=RetryPolicy(max_attempts=10, base=0.5, cap=60),
         ),
-        **whatsapp.kinds(ctx),
+        **whatsapp_read.kinds(ctx),
     }

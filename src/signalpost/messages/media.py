@@ -9,10 +9,11 @@ message is sent as an SMS whose text is the subject, the text and the media URLs
 
 At send time (`fill_for_send`, run by the `message.send` job before the carrier submit) every
 media URL is downloaded once, in order, streaming, with `settings.media_fetch_timeout` seconds per
-URL and a cap on the total size: `content_type`, `size` and `sha256` of each item are stored on the
-message. Media that cannot be fetched (connection error, timeout, HTTP status other than 2xx) or a
-total over `MAX_TOTAL_BYTES` (1 MiB) ends the message `sending_failed` with error 40317 and a detail
-naming the media item. A message whose media are already filled (a job run again after a crash) is
+URL (for the whole download, redirects included: at most `MAX_REDIRECTS`) and a cap on the total
+size: `content_type`, `size` and `sha256` of each item are stored on the message. Media that cannot
+be fetched (connection error, timeout, HTTP status other than 2xx, too many redirects, an address
+the outbound guard refuses — `blocked by policy`, kit.netguard) or a total over `MAX_TOTAL_BYTES`
+(1 MiB) ends the message `sending_failed` with error 40317 and a detail naming the media item. A message whose media are already filled (a job run again after a crash) is
 not fetched again.
 
 The content type is the one the media server declares; when it declares none or only a generic
@@ -33,13 +34,19 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy.engine import RowMapping
 
-from signalpost.context import AppContext
+from signalpost.carriers import get_carrier
+from signalpost.context import AppContext, outbound_guard
 from signalpost.kit.db import Database
+from signalpost.kit.guarded_http import GuardedTransport
+from signalpost.kit.netguard import Blocked
+from signalpost.messages import repository as repo
 from signalpost.messages.errors import delivery_error, rejection
+from signalpost.messages.lifecycle import finalize
 
 MAX_MEDIA = 10
 MAX_URL_LENGTH = 2000
 MAX_TOTAL_BYTES = 1024 * 1024
+MAX_REDIRECTS = 3
 HTTP_CLIENT_KEY = "messages.media_http"
 GENERIC_TYPES = frozenset(
     {"", "application/octet-stream", "binary/octet-stream", "application/binary"}
@@ -140,8 +147,6 @@ def plan_mms(
     media_urls: Sequence[str],
 ) -> MmsPlan:
     """Check an MMS at the API and decide whether it goes as MMS or falls back to SMS (40317, 40301)."""
-    from signalpost.carriers import get_carrier
-
     urls = check_urls(media_urls)
     if get_carrier(ctx).accepts_mms(to):
         return MmsPlan("MMS", text, urls, subject)
@@ -211,14 +216,18 @@ def infer_content_type(declared: str | None, url: str, head: bytes) -> str:
 
 
 def http_client(ctx: AppContext) -> httpx.AsyncClient:
-    """The process-wide client for media downloads (closed with the application)."""
+    """The process-wide client for media downloads (closed with the application); with the
+    outbound guard on, every request and redirect hop goes to an address it checked."""
     client = ctx.extras.get(HTTP_CLIENT_KEY)
     if not isinstance(client, httpx.AsyncClient) or client.is_closed:
+        guard = outbound_guard(ctx)
         client = httpx.AsyncClient(
             timeout=httpx.Timeout(ctx.settings.media_fetch_timeout),
             follow_redirects=True,
-            max_redirects=5,
+            max_redirects=MAX_REDIRECTS,
             headers={"accept": "*/*"},
+            transport=GuardedTransport(guard) if guard.enforcing else None,
+            trust_env=not guard.enforcing,
         )
         ctx.extras[HTTP_CLIENT_KEY] = client
     return client
@@ -251,6 +260,10 @@ async def fetch_one(
                 declared = resp.headers.get("content-type")
     except TimeoutError:
         raise MediaError(index, url, f"no complete answer within {timeout:g} s") from None
+    except Blocked as exc:
+        raise MediaError(index, url, f"blocked by policy: {exc.reason}") from None
+    except httpx.TooManyRedirects:
+        raise MediaError(index, url, f"more than {MAX_REDIRECTS} redirects") from None
     except httpx.HTTPError as exc:
         raise MediaError(index, url, f"unreachable ({type(exc).__name__})") from None
     return FetchedMedia(url, infer_content_type(declared, url, head), size, digest.hexdigest())
@@ -292,9 +305,6 @@ async def fill_for_send(ctx: AppContext, db: Database, row: RowMapping) -> RowMa
     Returns the message with `content_type`, `size` and `sha256` filled in, the message unchanged
     when there is nothing to fetch, or None when it ended `sending_failed` with 40317.
     """
-    from signalpost.messages import repository as repo
-    from signalpost.messages import service
-
     if not needs_fetch(row):
         return row
     urls = [str(m.get("url") or "") for m in row["media"]]
@@ -310,7 +320,7 @@ async def fill_for_send(ctx: AppContext, db: Database, row: RowMapping) -> RowMa
                 only_status="sending",
             )
             if current is not None:
-                await service.finalize(
+                await finalize(
                     uow, current, "sending_failed", None, billed=False, from_status="sending"
                 )
         return None

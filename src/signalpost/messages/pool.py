@@ -99,18 +99,7 @@ async def choose_sender(
             "/messaging_profile_id",
         )
     rng = rng or random.Random()
-    q = (
-        select(phone_numbers)
-        .where(phone_numbers.c.messaging_profile_id == profile["id"])
-        .order_by(phone_numbers.c.phone_number)
-    )
-    candidates = list((await uow.conn.execute(q)).mappings().all())
-    if settings.get("skip_unhealthy"):
-        healthy = []
-        for c in candidates:
-            if not is_unhealthy(*await delivery_stats(uow, c["phone_number"])):
-                healthy.append(c)
-        candidates = healthy
+    candidates = await _candidates(uow, profile["id"], bool(settings.get("skip_unhealthy")))
     if not candidates:
         raise rejection(
             "40321",
@@ -121,18 +110,7 @@ async def choose_sender(
     now = utcnow()
     sticky = bool(settings.get("sticky_sender"))
     if sticky:
-        pair = (
-            (
-                await uow.conn.execute(
-                    select(sticky_senders).where(
-                        sticky_senders.c.messaging_profile_id == profile["id"],
-                        sticky_senders.c.destination == destination,
-                    )
-                )
-            )
-            .mappings()
-            .first()
-        )
+        pair = await _sticky_pair(uow, profile["id"], destination)
         if pair is not None and pair["last_used_at"] >= now - timedelta(days=STICKY_DAYS):
             for c in candidates:
                 if c["phone_number"] == pair["phone_number"]:
@@ -145,16 +123,7 @@ async def choose_sender(
         pool = local or candidates
     chosen = _pick(pool, settings, rng)
     if sticky:
-        exists = (
-            await uow.conn.execute(
-                select(sticky_senders.c.destination).where(
-                    and_(
-                        sticky_senders.c.messaging_profile_id == profile["id"],
-                        sticky_senders.c.destination == destination,
-                    )
-                )
-            )
-        ).first() is not None
+        exists = await _sticky_pair(uow, profile["id"], destination) is not None
         await _remember(uow, profile["id"], destination, chosen["phone_number"], exists=exists)
     return chosen
 
@@ -181,3 +150,31 @@ async def _remember(
                 last_used_at=now,
             )
         )
+
+
+async def _candidates(uow: UnitOfWork, profile_id: str, skip_unhealthy: bool) -> list[RowMapping]:
+    """The profile's numbers, in number order; without the unhealthy ones if asked."""
+    q = (
+        select(phone_numbers)
+        .where(phone_numbers.c.messaging_profile_id == profile_id)
+        .order_by(phone_numbers.c.phone_number)
+    )
+    candidates = list((await uow.conn.execute(q)).mappings().all())
+    if not skip_unhealthy:
+        return candidates
+    healthy = []
+    for c in candidates:
+        if not is_unhealthy(*await delivery_stats(uow, c["phone_number"])):
+            healthy.append(c)
+    return healthy
+
+
+async def _sticky_pair(uow: UnitOfWork, profile_id: str, destination: str) -> RowMapping | None:
+    """The number that last sent from the profile to `destination` (sticky sender), if any."""
+    q = select(sticky_senders).where(
+        and_(
+            sticky_senders.c.messaging_profile_id == profile_id,
+            sticky_senders.c.destination == destination,
+        )
+    )
+    return (await uow.conn.execute(q)).mappings().first()

@@ -17,6 +17,7 @@ from sqlalchemy import insert, select, update
 from signalpost.kit.db import UnitOfWork
 from signalpost.kit.errors import ApiError
 from signalpost.models import rate_limits
+from signalpost.settings import RateLimits
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,19 @@ class Limiter:
 class Reservation:
     at: float  # unix seconds when the message may leave
     backlog: float  # seconds of queue ahead on the busiest limiter, before this message
+
+
+def for_sender(
+    limits: RateLimits, organization_id: str, kind: str, number: str, rate_override: float | None
+) -> list[Limiter]:
+    """The throughput limits a message from `number` passes: its sender's and its organization's."""
+    if not limits.enabled:
+        return []
+    rate = rate_override or float(getattr(limits, kind))
+    return [
+        Limiter(f"sender:{kind}:{number}", rate),
+        Limiter(f"org:{organization_id}", limits.organization),
+    ]
 
 
 async def backlog(uow: UnitOfWork, limiters: Sequence[Limiter], now: float) -> float:

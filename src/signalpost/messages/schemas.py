@@ -98,7 +98,7 @@ def outbound_payload(
         "from": _party(row["from_number"], row["from_carrier"], row["from_line_type"]),
         "to": [_party(row["to_number"], row["to_carrier"], row["to_line_type"], status)],
         "cc": list(row["cc"] or []),
-        "text": text,
+        "text": text or "",  # the spec's `text` is a string, never null (an MMS may have none)
         "subject": row["subject"],
         "media": [
             {
@@ -122,11 +122,14 @@ def outbound_payload(
         "tcr_campaign_billable": False,
         "tcr_campaign_registered": None,
         "received_at": iso(row["received_at"]),
-        "sent_at": iso(row["sent_at"]),
-        "completed_at": iso(row["completed_at"]),
         "valid_until": iso(row["valid_until"]),
         "errors": list(row["errors"] or []),
     }
+    # The spec's `sent_at` and `completed_at` are date-times, never null: absent until known.
+    if row["sent_at"] is not None:
+        out["sent_at"] = iso(row["sent_at"])
+    if row["completed_at"] is not None:
+        out["completed_at"] = iso(row["completed_at"])
     if not cancel_view:
         out["wait_seconds"] = row["wait_seconds"]
         if row["body"] is not None:
@@ -164,7 +167,7 @@ def inbound_payload(row: Mapping[Any, Any]) -> dict[str, Any]:
         if row["type"] == "WHATSAPP"
         else [_party(row["to_number"], row["to_carrier"], row["to_line_type"], row["to_status"])],
         "cc": list(row["cc"] or []),
-        "text": row["text"],
+        "text": row["text"] or "",
         "subject": row["subject"],
         "media": [
             {
@@ -187,8 +190,7 @@ def inbound_payload(row: Mapping[Any, Any]) -> dict[str, Any]:
         "tcr_campaign_billable": False,
         "tcr_campaign_registered": None,
         "received_at": iso(row["received_at"]),
-        "sent_at": None,
-        "completed_at": None,
+        # No `sent_at` / `completed_at` on inbound messages (the spec allows them no null).
         "valid_until": None,
         "errors": list(row["errors"] or []),
         "autoresponse_type": row["autoresponse_type"],

@@ -11,8 +11,14 @@ from fastapi import APIRouter, Depends, Query
 from signalpost.accounts.deps import Ctx, CurrentOrg
 from signalpost.kit.clock import parse_datetime
 from signalpost.kit.errors import bad_parameter
-from signalpost.kit.pagination import Page, page_params
-from signalpost.numbers import service
+from signalpost.kit.pagination import Page, int_param, page_params
+from signalpost.numbers import orders, service
+from signalpost.numbers.detailed import (
+    DetailedFilter,
+    detailed_filter,
+    phone_number_detailed_out,
+    select_numbers,
+)
 from signalpost.numbers.repository import NumberFilter, NumberType, OrderFilter
 from signalpost.numbers.schemas import (
     AlphanumericSenderIdCreate,
@@ -124,13 +130,9 @@ def order_filter(
 ) -> OrderFilter:
     if status and status not in _ORDER_STATUSES:
         raise bad_parameter("filter[status]", "filter[status] must be pending, success or failure.")
-    number_count: int | None = None
-    if count:
-        if not count.strip().isdigit():
-            raise bad_parameter(
-                "filter[phone_numbers_count]", "filter[phone_numbers_count] must be an integer."
-            )
-        number_count = int(count)
+    number_count = (
+        int_param("filter[phone_numbers_count]", count, 0, 0, 2**31 - 1) if count else None
+    )
     requirements_met: bool | None = None
     if met:
         if met.lower() not in ("true", "false"):
@@ -165,7 +167,7 @@ async def create_number_order(ctx: Ctx, org: CurrentOrg, body: NumberOrderCreate
     """Order phone numbers. In the sandbox an accepted order has completed (status `success`);
     a number that is already owned by anyone rejects the whole order (422, code 10012)."""
     async with ctx.db.transaction() as uow:
-        row = await service.create_order(uow, org.id, body)
+        row = await orders.create_order(uow, org.id, body)
     return {"data": number_order_out(row)}
 
 
@@ -178,7 +180,7 @@ async def list_number_orders(
 ) -> dict[str, Any]:
     """The organization's number orders, newest first."""
     async with ctx.db.transaction() as uow:
-        rows, total = await service.list_orders(uow, org.id, f, page)
+        rows, total = await orders.list_orders(uow, org.id, f, page)
     return page.envelope([number_order_out(r) for r in rows], total)
 
 
@@ -186,7 +188,7 @@ async def list_number_orders(
 async def retrieve_number_order(ctx: Ctx, org: CurrentOrg, number_order_id: str) -> dict[str, Any]:
     """Retrieve a number order with its numbers."""
     async with ctx.db.transaction() as uow:
-        row = await service.require_order(uow, org.id, number_order_id)
+        row = await orders.require_order(uow, org.id, number_order_id)
     return {"data": number_order_out(row)}
 
 
@@ -196,7 +198,7 @@ async def update_number_order(
 ) -> dict[str, Any]:
     """Change an order's `customer_reference` (regulatory requirements are always met here)."""
     async with ctx.db.transaction() as uow:
-        row = await service.update_order(uow, org.id, number_order_id, body)
+        row = await orders.update_order(uow, org.id, number_order_id, body)
     return {"data": number_order_out(row)}
 
 
@@ -238,6 +240,62 @@ async def update_phone_number(
         row = await service.update_messaging(uow, org.id, id, body)
         health = await service.number_health(uow, row["phone_number"])
     return {"data": phone_number_out(row, health)}
+
+
+# The 2.x SDKs call `/messaging_phone_numbers` (list, retrieve, update): the same objects.
+for _legacy_path, _handler, _method, _op in (
+    ("/messaging_phone_numbers", list_phone_numbers, "GET", "list_messaging_phone_numbers"),
+    (
+        "/messaging_phone_numbers/{id}",
+        retrieve_phone_number,
+        "GET",
+        "retrieve_messaging_phone_number",
+    ),
+    (
+        "/messaging_phone_numbers/{id}",
+        update_phone_number,
+        "PATCH",
+        "update_messaging_phone_number",
+    ),
+):
+    router.add_api_route(
+        _legacy_path,
+        _handler,
+        methods=[_method],
+        responses=BODY_ERRORS if _method == "PATCH" else LIST_ERRORS,
+        operation_id=_op,
+        summary=f"{_handler.__name__.replace('_', ' ').capitalize()} (legacy path)",
+        description=(_handler.__doc__ or "") + " The path the 2.x SDKs call.",
+    )
+
+
+# --- phone numbers (the numbers API, with their messaging fields) -----------------------------
+
+
+@router.get("/phone_numbers", responses=LIST_ERRORS)
+async def list_numbers_detailed(
+    ctx: Ctx,
+    org: CurrentOrg,
+    page: PageDep,
+    f: Annotated[DetailedFilter, Depends(detailed_filter)],
+) -> dict[str, Any]:
+    """The organization's phone numbers (`NumbersPhoneNumberDetailed`) with their messaging
+    profile; filters `filter[tag]`, `[phone_number]` (digits), `[status]`,
+    `[country_iso_alpha2]`, `[number_type][eq]`, `[source]`, `[without_tags]`, …; `sort`
+    (default: newest first)."""
+    async with ctx.db.transaction() as uow:
+        rows = select_numbers(await service.numbers_with_profile_names(uow, org.id), f)
+    shown = rows[page.offset : page.offset + page.size]
+    return page.envelope([phone_number_detailed_out(r) for r in shown], len(rows))
+
+
+@router.get("/phone_numbers/{id}")
+async def retrieve_number_detailed(ctx: Ctx, org: CurrentOrg, id: str) -> dict[str, Any]:
+    """A phone number (`NumbersPhoneNumberDetailed`); `id` is its resource id or +E.164 number."""
+    async with ctx.db.transaction() as uow:
+        row = await service.require_number(uow, org.id, id)
+        [named] = await service.numbers_with_profile_names(uow, org.id, row["id"])
+    return {"data": phone_number_detailed_out(named)}
 
 
 @router.get("/mobile_phone_numbers/messaging", responses=LIST_ERRORS)

@@ -13,8 +13,10 @@ from sqlalchemy.engine import RowMapping
 from signalpost.context import AppContext
 from signalpost.kit.db import UnitOfWork
 from signalpost.kit.errors import ApiError
-from signalpost.numbers import service
+from signalpost.kit.terminal import humane, print_table
+from signalpost.numbers import orders, service
 from signalpost.numbers.schemas import NumberOrderCreate
+from signalpost.runner import run_with_context, settings_from
 
 T = TypeVar("T")
 
@@ -36,7 +38,6 @@ def _run(
 ) -> T:
     """Run `fn(uow, organization_id)` in one unit of work; errors are printed, exit code 1 or 2."""
     from signalpost.accounts import service as accounts
-    from signalpost.cli import run_with_context, settings_from
 
     settings = settings_from(config, database_url=database_url)
 
@@ -55,16 +56,27 @@ def _run(
         raise typer.Exit(1 if exc.status == 404 else 2) from exc
 
 
-def _number_line(row: RowMapping) -> str:
-    flags = [row["type"], row["country_code"]]
-    if row["mobile"]:
-        flags.append("mobile")
-    if row["whatsapp_enabled"]:
-        flags.append("whatsapp")
-    if row["rate_limit"] is not None:
-        flags.append(f"{row['rate_limit']:g}/s")
-    profile = row["messaging_profile_id"] or "-"
-    return f"{row['id']}  {row['phone_number']}  {' '.join(flags)}  profile {profile}"
+NUMBER_COLUMNS = ["ID", "NUMBER", "TYPE", "COUNTRY", "FLAGS", "RATE", "PROFILE"]
+
+
+def _number_row(row: RowMapping) -> tuple[str, ...]:
+    flags = [
+        f for f, on in (("mobile", row["mobile"]), ("whatsapp", row["whatsapp_enabled"])) if on
+    ]
+    rate = f"{row['rate_limit']:g}/s" if row["rate_limit"] is not None else "default"
+    return (
+        row["id"],
+        row["phone_number"],
+        row["type"],
+        row["country_code"],
+        " ".join(flags) or "-",
+        rate,
+        row["messaging_profile_id"] or "-",
+    )
+
+
+def _print_numbers(rows: list[RowMapping]) -> None:
+    print_table(NUMBER_COLUMNS, [_number_row(r) for r in rows], empty="(no numbers)")
 
 
 def register(app: typer.Typer) -> None:
@@ -91,18 +103,17 @@ def register(app: typer.Typer) -> None:
                 }
             )
         except ValidationError as exc:
-            typer.echo(f"error: {exc.errors()[0]['msg']}", err=True)
+            typer.echo(f"error: {humane(exc)}", err=True)
             raise typer.Exit(2) from exc
 
         async def go(uow: UnitOfWork, org_id: str) -> list[RowMapping]:
-            order = await service.create_order(uow, org_id, body, mobile=mobile)
+            order = await orders.create_order(uow, org_id, body, mobile=mobile)
             return [
                 await service.require_number(uow, org_id, item["id"])
                 for item in order["phone_numbers"]
             ]
 
-        for row in _run(config, database_url, org, go):
-            typer.echo(_number_line(row))
+        _print_numbers(_run(config, database_url, org, go))
 
     @numbers.command("list")
     def list_numbers(
@@ -113,8 +124,7 @@ def register(app: typer.Typer) -> None:
         async def go(uow: UnitOfWork, org_id: str) -> list[RowMapping]:
             return await service.list_all_numbers(uow, org_id)
 
-        for row in _run(config, database_url, org, go):
-            typer.echo(_number_line(row))
+        _print_numbers(_run(config, database_url, org, go))
 
     @numbers.command("add-short-code")
     def add_short_code(

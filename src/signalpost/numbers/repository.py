@@ -392,3 +392,24 @@ async def update_bulk_update(uow: UnitOfWork, order_id: str, values: dict[str, A
     await uow.conn.execute(
         update(bulk_updates).where(bulk_updates.c.order_id == order_id).values(**values)
     )
+
+
+async def numbers_with_profile_names(
+    uow: UnitOfWork, org_id: str, number_id: str | None = None
+) -> list[RowMapping]:
+    """The organization's phone numbers (or the one `number_id`) with their profile's name."""
+    from signalpost.models import messaging_profiles
+
+    q = (
+        select(phone_numbers, messaging_profiles.c.name.label("messaging_profile_name"))
+        .select_from(
+            phone_numbers.outerjoin(
+                messaging_profiles,
+                messaging_profiles.c.id == phone_numbers.c.messaging_profile_id,
+            )
+        )
+        .where(phone_numbers.c.organization_id == org_id)
+    )
+    if number_id is not None:
+        q = q.where(phone_numbers.c.id == number_id)
+    return list((await uow.conn.execute(q)).mappings().all())

@@ -19,39 +19,36 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.exc import IntegrityError
 
 from signalpost.kit import phone
 from signalpost.kit.clock import utcnow
 from signalpost.kit.db import UnitOfWork
 from signalpost.kit.errors import ApiError, invalid, not_found
-from signalpost.kit.ids import new_uuid, numeric_id
+from signalpost.kit.ids import new_uuid
 from signalpost.kit.pagination import Page
 from signalpost.kit.queue import enqueue
 from signalpost.numbers import repository as repo
-from signalpost.numbers.repository import NumberFilter, OrderFilter, Rows, TrafficCounts
+from signalpost.numbers.repository import NumberFilter, Rows, TrafficCounts
 from signalpost.numbers.schemas import (
     DEFAULT_PRODUCT,
     ELIGIBLE_PRODUCTS,
     AlphanumericSenderIdCreate,
     BulkUpdateCreate,
     MessagingSettingsUpdate,
-    NumberOrderCreate,
-    NumberOrderUpdate,
     ShortCodeUpdate,
 )
 
 BULK_UPDATE_JOB = "numbers.bulk_update"
-COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+COUNTRY_RE = re.compile(r"^[A-Z]{2}\Z")
 
 
-def _unavailable(pointer: str, detail: str) -> ApiError:
+def unavailable(pointer: str, detail: str) -> ApiError:
     return ApiError(
         422, "10012", "Phone number not available", detail, pointer=pointer, should_retry=False
     )
 
 
-def _not_e164(pointer: str, value: str) -> ApiError:
+def not_e164(pointer: str, value: str) -> ApiError:
     return invalid(
         pointer,
         f"'{value}' is not a valid phone number in +E.164 format (e.g. +13125550100).",
@@ -142,135 +139,6 @@ async def number_health(uow: UnitOfWork, phone_number: str) -> dict[str, Any]:
     return (await numbers_health(uow, [phone_number]))[phone_number]
 
 
-# --- ordering numbers -------------------------------------------------------------------------
-
-
-def _order_type(info: phone.NumberInfo, mobile: bool) -> str:
-    if info.toll_free:
-        return "toll_free"
-    return "mobile" if mobile else "local"
-
-
-async def create_order(
-    uow: UnitOfWork, organization_id: str, body: NumberOrderCreate, *, mobile: bool = False
-) -> RowMapping:
-    """Order numbers: in the sandbox they join the inventory at once (status `success`).
-
-    `mobile` marks every number as mobile (besides those `phonenumbers` knows to be mobile).
-    """
-    profile_id = body.messaging_profile_id or None
-    if profile_id is not None:
-        await require_profile_of(uow, organization_id, profile_id, "/messaging_profile_id")
-    parsed: list[tuple[phone.NumberInfo, str]] = []
-    seen: set[str] = set()
-    for i, item in enumerate(body.phone_numbers):
-        pointer = f"/phone_numbers/{i}/phone_number"
-        info = phone.parse(item.phone_number)
-        if info is None:
-            raise _not_e164(pointer, item.phone_number)
-        if info.e164 in seen:
-            raise invalid(
-                pointer,
-                f"{info.e164} appears more than once in the order.",
-                code="10012",
-                title="Duplicate phone number",
-            )
-        if mobile and info.toll_free:
-            raise invalid(pointer, f"{info.e164} is toll-free and cannot be a mobile number.")
-        seen.add(info.e164)
-        parsed.append((info, pointer))
-    taken = await repo.numbers_by_e164(uow, [info.e164 for info, _ in parsed])
-    for info, pointer in parsed:
-        owner = taken.get(info.e164)
-        if owner is not None:
-            where = (
-                "is already in your inventory"
-                if owner["organization_id"] == organization_id
-                else "is not available: another organization on this server owns it"
-            )
-            raise _unavailable(pointer, f"{info.e164} {where}.")
-
-    now = utcnow()
-    order_id = new_uuid()
-    rows: list[dict[str, Any]] = []
-    items: list[dict[str, Any]] = []
-    for (info, _), item in zip(parsed, body.phone_numbers, strict=True):
-        is_mobile = mobile or info.mobile
-        row: dict[str, Any] = {
-            "id": numeric_id(),
-            "organization_id": organization_id,
-            "phone_number": info.e164,
-            "country_code": info.country_code,
-            "type": "toll-free" if info.toll_free else "long-code",
-            "mobile": is_mobile,
-            "messaging_profile_id": profile_id,
-            "messaging_product": DEFAULT_PRODUCT,
-            "traffic_type": DEFAULT_PRODUCT,
-            "tags": [],
-            "whatsapp_enabled": False,
-            "rate_limit": None,
-            "created_at": now,
-            "updated_at": now,
-        }
-        rows.append(row)
-        items.append(
-            {
-                "id": row["id"],
-                "phone_number": info.e164,
-                "phone_number_type": _order_type(info, is_mobile),
-                "country_code": info.country_code,
-                "bundle_id": item.bundle_id,
-                "requirement_group_id": item.requirement_group_id,
-                "status": "success",
-            }
-        )
-    try:
-        await repo.insert_numbers(uow, rows)
-    except IntegrityError:
-        # Another order took one of these numbers between the check and the insert.
-        raise _unavailable(
-            "/phone_numbers", "One of the numbers was ordered by someone else just now."
-        ) from None
-    await repo.insert_order(
-        uow,
-        {
-            "id": order_id,
-            "organization_id": organization_id,
-            "status": "success",
-            "messaging_profile_id": profile_id,
-            "connection_id": body.connection_id,
-            "billing_group_id": body.billing_group_id,
-            "customer_reference": body.customer_reference,
-            "phone_numbers": items,
-            "created_at": now,
-            "updated_at": now,
-        },
-    )
-    return await require_order(uow, organization_id, order_id)
-
-
-async def require_order(uow: UnitOfWork, organization_id: str, order_id: str) -> RowMapping:
-    row = await repo.get_order(uow, organization_id, order_id)
-    if row is None:
-        raise not_found("Number order", f"Number order '{order_id}' not found.")
-    return row
-
-
-async def list_orders(uow: UnitOfWork, organization_id: str, f: OrderFilter, page: Page) -> Rows:
-    return await repo.list_orders(uow, organization_id, f, page.offset, page.size)
-
-
-async def update_order(
-    uow: UnitOfWork, organization_id: str, order_id: str, body: NumberOrderUpdate
-) -> RowMapping:
-    await require_order(uow, organization_id, order_id)
-    if body.customer_reference is not None:
-        await repo.update_order(
-            uow, order_id, {"customer_reference": body.customer_reference, "updated_at": utcnow()}
-        )
-    return await require_order(uow, organization_id, order_id)
-
-
 # --- phone numbers and their messaging settings -----------------------------------------------
 
 
@@ -292,6 +160,12 @@ async def list_numbers(
     uow: UnitOfWork, organization_id: str, f: NumberFilter, sort: Any, page: Page
 ) -> Rows:
     return await repo.list_numbers(uow, organization_id, f, sort, page.offset, page.size)
+
+
+async def numbers_with_profile_names(
+    uow: UnitOfWork, organization_id: str, number_id: str | None = None
+) -> list[RowMapping]:
+    return await repo.numbers_with_profile_names(uow, organization_id, number_id)
 
 
 async def list_all_numbers(uow: UnitOfWork, organization_id: str) -> list[RowMapping]:
@@ -456,7 +330,7 @@ async def create_alphanumeric_sender_id(
     fallback = body.us_long_code_fallback or None
     if fallback is not None:
         if phone.parse(fallback) is None:
-            raise _not_e164("/us_long_code_fallback", fallback)
+            raise not_e164("/us_long_code_fallback", fallback)
         if await find_owned_number(uow, organization_id, fallback) is None:
             raise invalid(
                 "/us_long_code_fallback",

@@ -14,8 +14,10 @@ import typer
 from signalpost.context import AppContext
 from signalpost.kit.clock import iso
 from signalpost.kit.errors import ApiError
+from signalpost.kit.terminal import print_table
 from signalpost.optouts import service
 from signalpost.optouts.repository import OptoutQuery
+from signalpost.runner import run_with_context, settings_from
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", envvar="SIGNALPOST_CONFIG")]
 DatabaseOpt = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL.")]
@@ -39,7 +41,6 @@ def register(app: typer.Typer) -> None:
         database_url: DatabaseOpt = None,
     ) -> None:
         """List opt-outs: created, profile, handset, number written to, keyword."""
-        from signalpost.cli import run_with_context, settings_from
 
         settings = settings_from(config, database_url=database_url)
         query = OptoutQuery(messaging_profile_id=profile, handset=handset, number=number)
@@ -50,13 +51,20 @@ def register(app: typer.Typer) -> None:
             return rows
 
         rows = run_with_context(settings, go)
-        if rows:
-            typer.echo("created_at  messaging_profile_id  handset  number  keyword")
-        for row in rows:
-            typer.echo(
-                f"{iso(row['created_at'])}  {row['messaging_profile_id']}  {row['from_number']}"
-                f"  {row['to_number']}  {row['keyword'] or '-'}"
-            )
+        print_table(
+            ["CREATED", "MESSAGING PROFILE", "HANDSET", "NUMBER", "KEYWORD"],
+            [
+                (
+                    iso(r["created_at"]),
+                    r["messaging_profile_id"],
+                    r["from_number"],
+                    r["to_number"],
+                    r["keyword"] or "-",
+                )
+                for r in rows
+            ],
+            empty="(no opt-outs)",
+        )
 
     @optouts.command("add")
     def add(
@@ -68,7 +76,6 @@ def register(app: typer.Typer) -> None:
         database_url: DatabaseOpt = None,
     ) -> None:
         """Block a handset for a messaging profile (as if it had written the keyword)."""
-        from signalpost.cli import run_with_context, settings_from
 
         settings = settings_from(config, database_url=database_url)
 
@@ -97,7 +104,6 @@ def register(app: typer.Typer) -> None:
         database_url: DatabaseOpt = None,
     ) -> None:
         """Remove the block of a handset for a messaging profile (as if it had written START)."""
-        from signalpost.cli import run_with_context, settings_from
 
         settings = settings_from(config, database_url=database_url)
 

@@ -7,6 +7,7 @@ sender's profile and the destination; auto-replies confirming an opt-out are sen
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from sqlalchemy.engine import RowMapping
@@ -18,6 +19,8 @@ from signalpost.kit.errors import ApiError, invalid, not_found
 from signalpost.optouts import repository as repo
 from signalpost.optouts.keywords import AutoResponseConfig, KeywordMatch, match
 from signalpost.optouts.repository import OptoutQuery
+
+log = logging.getLogger("signalpost.optouts")
 
 BLOCKED_CODE = "40300"
 BLOCKED_TITLE = "Blocked due to STOP message"
@@ -45,7 +48,7 @@ async def opt_out(
     keyword: str | None,
 ) -> bool:
     """Block `handset` for the profile (it wrote `keyword` to `number`); False if already blocked."""
-    return await repo.insert_if_absent(
+    added = await repo.insert_if_absent(
         uow,
         {
             "id": ids.new_uuid(),
@@ -57,11 +60,29 @@ async def opt_out(
             "created_at": utcnow(),
         },
     )
+    if added:
+        log.info(
+            "opt-out: %s is blocked for messaging profile %s (%s to %s)",
+            handset,
+            profile_id,
+            keyword or "by hand",
+            number,
+            extra={"handset": handset, "messaging_profile_id": profile_id, "keyword": keyword},
+        )
+    return added
 
 
 async def opt_in(uow: UnitOfWork, profile_id: str, handset: str) -> bool:
     """Remove the block of `handset` for the profile; False if there was none."""
-    return await repo.delete_pair(uow, profile_id, handset) > 0
+    removed = await repo.delete_pair(uow, profile_id, handset) > 0
+    if removed:
+        log.info(
+            "opt-in: %s is no longer blocked for messaging profile %s",
+            handset,
+            profile_id,
+            extra={"handset": handset, "messaging_profile_id": profile_id},
+        )
+    return removed
 
 
 async def list_optouts(

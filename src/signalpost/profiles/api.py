@@ -8,18 +8,22 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from signalpost.accounts.deps import Ctx, CurrentOrg
+from signalpost.context import AppContext, outbound_guard
 from signalpost.kit.clock import parse_datetime
 from signalpost.kit.errors import bad_parameter
-from signalpost.kit.pagination import Page, page_params, parse_page
+from signalpost.kit.netguard import refuse_blocked
+from signalpost.kit.pagination import Page, PageNumber, PageSize, page_params
+from signalpost.kit.urls import is_http_url
 from signalpost.numbers import service as numbers_service
 from signalpost.numbers.schemas import (
     alphanumeric_sender_id_out,
     phone_number_out,
     short_code_out,
 )
-from signalpost.profiles import service
+from signalpost.profiles import metrics, service
 from signalpost.profiles.repository import AutorespFilter, NameFilter
 from signalpost.profiles.schemas import (
+    URL_FIELDS,
     AutorespConfigBody,
     ProfileCreate,
     ProfileUpdate,
@@ -31,15 +35,24 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Authentication failed (10009)."},
     404: {"description": "Messaging profile not found (10005)."},
 }
+LIST_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Invalid query parameter (10015), e.g. time_frame; see source.parameter."},
+}
 BODY_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
-    400: {"description": "Malformed JSON (10023) or request (10015)."},
+    400: {
+        "description": "Malformed JSON (10023) or request (10015); a webhook URL this server "
+        "may not reach (10003, outbound guard)."
+    },
     422: {
         "description": "Missing (10004) or invalid (10015, URLs 10003) field; see source.pointer."
     },
 }
 
-router = APIRouter(prefix="/messaging_profiles", tags=["messaging profiles"], responses=ERRORS)
+profiles_router = APIRouter(
+    prefix="/messaging_profiles", tags=["messaging profiles"], responses=ERRORS
+)
+router = APIRouter()  # mounted under /v2; holds profiles_router and the metrics list
 
 PageDep = Annotated[Page, Depends(page_params)]
 
@@ -79,18 +92,24 @@ async def autoresp_filter(
     )
 
 
-async def autoresp_page(
-    number: Annotated[str | None, Query(alias="page[number]")] = None,
-    size: Annotated[str | None, Query(alias="page[size]")] = None,
-) -> Page:
+async def autoresp_page(number: PageNumber = None, size: PageSize = None) -> Page:
     # The SDKs do not page through this list, so by default it is one page of up to 250.
-    return parse_page(number, size or "250")
+    return Page(number=number or 1, size=size or 250)
 
 
 # --- profiles ---------------------------------------------------------------------------------
 
 
-@router.get("")
+async def _refuse_blocked_urls(ctx: AppContext, body: ProfileCreate | ProfileUpdate) -> None:
+    """400 for a webhook URL the outbound guard refuses (looked up before any transaction; a URL
+    that is not an http(s) URL at all gets the service's own error)."""
+    fields = [(f"/{name}", getattr(body, name)) for name in URL_FIELDS]
+    await refuse_blocked(
+        outbound_guard(ctx), [(p, v) for p, v in fields if isinstance(v, str) and is_http_url(v)]
+    )
+
+
+@profiles_router.get("")
 async def list_profiles(
     ctx: Ctx,
     org: CurrentOrg,
@@ -103,15 +122,16 @@ async def list_profiles(
     return page.envelope([profile_out(r) for r in rows], total)
 
 
-@router.post("", responses=BODY_ERRORS)
+@profiles_router.post("", responses=BODY_ERRORS)
 async def create_profile(ctx: Ctx, org: CurrentOrg, body: ProfileCreate) -> dict[str, Any]:
     """Create a messaging profile."""
+    await _refuse_blocked_urls(ctx, body)
     async with ctx.db.transaction() as uow:
         row = await service.create_profile(uow, org, body, settings=ctx.settings)
     return {"data": profile_out(row)}
 
 
-@router.get("/{profile_id}")
+@profiles_router.get("/{profile_id}")
 async def retrieve_profile(ctx: Ctx, org: CurrentOrg, profile_id: str) -> dict[str, Any]:
     """Retrieve a messaging profile."""
     async with ctx.db.transaction() as uow:
@@ -119,17 +139,18 @@ async def retrieve_profile(ctx: Ctx, org: CurrentOrg, profile_id: str) -> dict[s
     return {"data": profile_out(row)}
 
 
-@router.patch("/{profile_id}", responses=BODY_ERRORS)
+@profiles_router.patch("/{profile_id}", responses=BODY_ERRORS)
 async def update_profile(
     ctx: Ctx, org: CurrentOrg, profile_id: str, body: ProfileUpdate
 ) -> dict[str, Any]:
     """Change the fields sent; `null` for number_pool_settings / url_shortener_settings disables them."""
+    await _refuse_blocked_urls(ctx, body)
     async with ctx.db.transaction() as uow:
         row = await service.update_profile(uow, org, profile_id, body, settings=ctx.settings)
     return {"data": profile_out(row)}
 
 
-@router.delete("/{profile_id}")
+@profiles_router.delete("/{profile_id}")
 async def delete_profile(ctx: Ctx, org: CurrentOrg, profile_id: str) -> dict[str, Any]:
     """Delete a messaging profile; its numbers and short codes stay, detached from it."""
     async with ctx.db.transaction() as uow:
@@ -137,7 +158,7 @@ async def delete_profile(ctx: Ctx, org: CurrentOrg, profile_id: str) -> dict[str
     return {"data": profile_out(row)}
 
 
-@router.post("/{profile_id}/actions/regenerate_secret")
+@profiles_router.post("/{profile_id}/actions/regenerate_secret")
 async def regenerate_secret(ctx: Ctx, org: CurrentOrg, profile_id: str) -> dict[str, Any]:
     """Replace the profile's `v1_secret` with a new random one."""
     async with ctx.db.transaction() as uow:
@@ -145,7 +166,7 @@ async def regenerate_secret(ctx: Ctx, org: CurrentOrg, profile_id: str) -> dict[
     return {"data": profile_out(row)}
 
 
-@router.get("/{profile_id}/phone_numbers")
+@profiles_router.get("/{profile_id}/phone_numbers")
 async def list_phone_numbers(
     ctx: Ctx, org: CurrentOrg, profile_id: str, page: PageDep
 ) -> dict[str, Any]:
@@ -156,7 +177,7 @@ async def list_phone_numbers(
     return page.envelope([phone_number_out(r, health[r["phone_number"]]) for r in rows], total)
 
 
-@router.get("/{profile_id}/short_codes")
+@profiles_router.get("/{profile_id}/short_codes")
 async def list_short_codes(
     ctx: Ctx, org: CurrentOrg, profile_id: str, page: PageDep
 ) -> dict[str, Any]:
@@ -166,7 +187,7 @@ async def list_short_codes(
     return page.envelope([short_code_out(r) for r in rows], total)
 
 
-@router.get("/{profile_id}/alphanumeric_sender_ids")
+@profiles_router.get("/{profile_id}/alphanumeric_sender_ids")
 async def list_alphanumeric_sender_ids(
     ctx: Ctx, org: CurrentOrg, profile_id: str, page: PageDep
 ) -> dict[str, Any]:
@@ -179,7 +200,7 @@ async def list_alphanumeric_sender_ids(
 # --- auto-response configs --------------------------------------------------------------------
 
 
-@router.get("/{profile_id}/autoresp_configs")
+@profiles_router.get("/{profile_id}/autoresp_configs")
 async def list_autoresp_configs(
     ctx: Ctx,
     org: CurrentOrg,
@@ -193,7 +214,7 @@ async def list_autoresp_configs(
     return page.envelope([autoresp_config_out(r) for r in rows], total)
 
 
-@router.post("/{profile_id}/autoresp_configs", responses=BODY_ERRORS)
+@profiles_router.post("/{profile_id}/autoresp_configs", responses=BODY_ERRORS)
 async def create_autoresp_config(
     ctx: Ctx, org: CurrentOrg, profile_id: str, body: AutorespConfigBody
 ) -> dict[str, Any]:
@@ -203,7 +224,7 @@ async def create_autoresp_config(
     return {"data": autoresp_config_out(row)}
 
 
-@router.get("/{profile_id}/autoresp_configs/{autoresp_cfg_id}")
+@profiles_router.get("/{profile_id}/autoresp_configs/{autoresp_cfg_id}")
 async def retrieve_autoresp_config(
     ctx: Ctx, org: CurrentOrg, profile_id: str, autoresp_cfg_id: str
 ) -> dict[str, Any]:
@@ -213,7 +234,7 @@ async def retrieve_autoresp_config(
     return {"data": autoresp_config_out(row)}
 
 
-@router.put("/{profile_id}/autoresp_configs/{autoresp_cfg_id}", responses=BODY_ERRORS)
+@profiles_router.put("/{profile_id}/autoresp_configs/{autoresp_cfg_id}", responses=BODY_ERRORS)
 async def replace_autoresp_config(
     ctx: Ctx, org: CurrentOrg, profile_id: str, autoresp_cfg_id: str, body: AutorespConfigBody
 ) -> dict[str, Any]:
@@ -223,7 +244,7 @@ async def replace_autoresp_config(
     return {"data": autoresp_config_out(row)}
 
 
-@router.delete("/{profile_id}/autoresp_configs/{autoresp_cfg_id}")
+@profiles_router.delete("/{profile_id}/autoresp_configs/{autoresp_cfg_id}")
 async def delete_autoresp_config(
     ctx: Ctx, org: CurrentOrg, profile_id: str, autoresp_cfg_id: str
 ) -> str:
@@ -231,3 +252,52 @@ async def delete_autoresp_config(
     async with ctx.db.transaction() as uow:
         await service.delete_autoresp_config(uow, org, profile_id, autoresp_cfg_id)
     return "OK"
+
+
+# --- metrics ----------------------------------------------------------------------------------
+
+TimeFrame = Annotated[str | None, Query(description="1h, 3h, 24h (default), 3d, 7d or 30d.")]
+
+
+@profiles_router.get("/{profile_id}/metrics", responses=LIST_ERRORS)
+async def retrieve_profile_metrics(
+    ctx: Ctx, org: CurrentOrg, profile_id: str, time_frame: TimeFrame = None
+) -> dict[str, Any]:
+    """The profile's message counts and spend over the time frame, overall and per message type
+    in time buckets (`MessagingProfileDetailedMetrics`), computed from its stored messages."""
+    frame = metrics.time_frame(time_frame)
+    async with ctx.db.transaction() as uow:
+        await service.require_profile(uow, org.id, profile_id)
+        data = await metrics.detailed(uow, org.id, profile_id, frame)
+    return {"data": data}
+
+
+@router.get(
+    "/messaging_profile_metrics", tags=["messaging profiles"], responses={**LIST_ERRORS, **ERRORS}
+)
+async def list_profile_metrics(
+    ctx: Ctx,
+    org: CurrentOrg,
+    page: PageDep,
+    time_frame: TimeFrame = None,
+    ids: Annotated[
+        str | None, Query(alias="id", description="Only these profiles (comma-separated ids).")
+    ] = None,
+) -> dict[str, Any]:
+    """Message counts and spend of each messaging profile over the time frame
+    (`MessagingProfileHighLevelMetrics`), a page of profiles at a time."""
+    frame = metrics.time_frame(time_frame)
+    async with ctx.db.transaction() as uow:
+        if ids:
+            wanted = [i.strip() for i in ids.split(",") if i.strip()]
+            found = [p for p in wanted if await service.get_profile(uow, org.id, p) is not None]
+            total = len(found)
+            profile_ids = found[page.offset : page.offset + page.size]
+        else:
+            rows, total = await service.list_profiles(uow, org, NameFilter(), page)
+            profile_ids = [r["id"] for r in rows]
+        data = await metrics.high_level(uow, org.id, profile_ids, frame) if profile_ids else []
+    return page.envelope(data, total)
+
+
+router.include_router(profiles_router)

@@ -12,9 +12,11 @@ from sqlalchemy.engine import RowMapping
 from signalpost.context import AppContext
 from signalpost.kit.errors import ApiError
 from signalpost.kit.pagination import Page
+from signalpost.kit.terminal import humane, print_table
 from signalpost.profiles import service
 from signalpost.profiles.repository import NameFilter
 from signalpost.profiles.schemas import ProfileCreate
+from signalpost.runner import run_with_context, settings_from
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file.")]
 DatabaseOpt = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL.")]
@@ -23,10 +25,10 @@ OrgOpt = Annotated[
 ]
 
 
-def _line(row: RowMapping) -> str:
+def _row(row: RowMapping) -> tuple[str, ...]:
     destinations = ",".join(row["whitelisted_destinations"] or [])
     state = "enabled" if row["enabled"] else "disabled"
-    return f"{row['id']}  {row['name']}  [{destinations}]  {state}  {row['webhook_url'] or '-'}"
+    return (row["id"], row["name"], destinations, state, row["webhook_url"] or "-")
 
 
 def register(app: typer.Typer) -> None:
@@ -39,7 +41,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """List an organization's messaging profiles (id, name, destinations, state, webhook)."""
         from signalpost.accounts import service as accounts
-        from signalpost.cli import run_with_context, settings_from
 
         settings = settings_from(config, database_url=database_url)
 
@@ -55,8 +56,11 @@ def register(app: typer.Typer) -> None:
         if rows is None:
             typer.echo(f"error: no organization {org!r}", err=True)
             raise typer.Exit(1)
-        for row in rows:
-            typer.echo(_line(row))
+        print_table(
+            ["ID", "NAME", "DESTINATIONS", "STATE", "WEBHOOK URL"],
+            [_row(r) for r in rows],
+            empty="(no messaging profiles)",
+        )
 
     @profiles.command("create")
     def create_profile(
@@ -72,7 +76,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Create a messaging profile and print its id."""
         from signalpost.accounts import service as accounts
-        from signalpost.cli import run_with_context, settings_from
 
         fields: dict[str, Any] = {
             "name": name,
@@ -85,9 +88,8 @@ def register(app: typer.Typer) -> None:
         try:
             body = ProfileCreate.model_validate(fields)
         except ValidationError as exc:
-            for err in exc.errors():
-                where = ".".join(str(p) for p in err["loc"])
-                typer.echo(f"error: {where}: {err['msg']}", err=True)
+            for line in humane(exc).splitlines():
+                typer.echo(f"error: {line}", err=True)
             raise typer.Exit(2) from exc
         settings = settings_from(config, database_url=database_url)
 

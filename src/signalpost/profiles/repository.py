@@ -140,3 +140,33 @@ async def update_autoresp(uow: UnitOfWork, config_id: str, values: dict[str, Any
 
 async def delete_autoresp(uow: UnitOfWork, config_id: str) -> None:
     await uow.conn.execute(delete(autoresp_configs).where(autoresp_configs.c.id == config_id))
+
+
+# --- metrics ----------------------------------------------------------------------------------
+
+
+async def message_stats_rows(
+    uow: UnitOfWork, org_id: str, profile_ids: list[str], since: datetime
+) -> list[RowMapping]:
+    """The fields metrics are computed from, for the profiles' messages received since `since`."""
+    from signalpost.models import messages
+
+    c = messages.c
+    q = select(
+        c.messaging_profile_id, c.direction, c.type, c.to_status, c.cost, c.received_at
+    ).where(
+        c.organization_id == org_id,
+        c.messaging_profile_id.in_(profile_ids),
+        c.received_at >= since,
+    )
+    return list((await uow.conn.execute(q)).mappings().all())
+
+
+async def number_counts(uow: UnitOfWork, profile_ids: list[str]) -> dict[str, int]:
+    c = phone_numbers.c
+    q = (
+        select(c.messaging_profile_id, func.count())
+        .where(c.messaging_profile_id.in_(profile_ids))
+        .group_by(c.messaging_profile_id)
+    )
+    return {str(pid): int(n) for pid, n in (await uow.conn.execute(q)).all()}

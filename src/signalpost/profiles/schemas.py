@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 from sqlalchemy.engine import RowMapping
 
 from signalpost.kit.clock import iso
-from signalpost.kit.errors import invalid
+from signalpost.kit.urls import MAX_URL_LENGTH, check_webhook_urls
+from signalpost.optouts.keywords import DEFAULT_TEXTS, Op
 
-COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
-ALPHA_SENDER_RE = re.compile(r"^[A-Za-z0-9 ]{1,11}$")
-SPEND_LIMIT_RE = re.compile(r"^[0-9]+(?:\.[0-9]+)?$")
-MAX_URL_LENGTH = 2000
+COUNTRY_RE = re.compile(r"^[A-Z]{2}\Z")
+ALPHA_SENDER_RE = re.compile(r"^[A-Za-z0-9 ]{1,11}\Z")
+SPEND_LIMIT_RE = re.compile(r"^[0-9]+(?:\.[0-9]+)?\Z")
 
 WebhookApiVersion = Literal["1", "2", "2010-04-01"]
 AutorespOp = Literal["start", "stop", "info"]
@@ -201,25 +200,9 @@ CREATE_DEFAULTS: dict[str, Any] = {
 URL_FIELDS = ("webhook_url", "webhook_failover_url", "health_webhook_url")
 
 
-def is_http_url(value: str) -> bool:
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in value
-
-
 def check_urls(values: dict[str, Any]) -> None:
-    """Webhook URLs are absolute http(s) URLs; `""` and null mean "none"."""
-    for name in URL_FIELDS:
-        value = values.get(name)
-        if value and not is_http_url(value):
-            raise invalid(
-                f"/{name}",
-                f"'{name}' must be an absolute http or https URL.",
-                code="10003",
-                title="Invalid URL",
-            )
+    """Webhook URLs are absolute http(s) URLs; `""` and null mean "none" (kit.urls)."""
+    check_webhook_urls(values, URL_FIELDS)
 
 
 class AutorespConfigBody(_Request):
@@ -248,7 +231,8 @@ def profile_out(row: RowMapping) -> dict[str, Any]:
         "webhook_api_version": row["webhook_api_version"],
         "whitelisted_destinations": list(row["whitelisted_destinations"] or []),
         "alpha_sender": row["alpha_sender"],
-        "daily_spend_limit": row["daily_spend_limit"],
+        # A string amount in the spec, never null: "0.00" while no limit was set.
+        "daily_spend_limit": row["daily_spend_limit"] or NO_SPEND_LIMIT,
         "daily_spend_limit_enabled": bool(row["daily_spend_limit_enabled"]),
         "mms_fall_back_to_sms": bool(row["mms_fall_back_to_sms"]),
         "mms_transcoding": bool(row["mms_transcoding"]),
@@ -269,6 +253,17 @@ def profile_out(row: RowMapping) -> dict[str, Any]:
     }
 
 
+NO_SPEND_LIMIT = "0.00"
+
+
+def effective_resp_text(op: str, resp_text: str | None) -> str:
+    """The text a config replies with: its own, or the default text of its `op` (the spec's
+    `resp_text` is required, so a config created without one shows the default)."""
+    if resp_text and resp_text.strip():
+        return resp_text
+    return DEFAULT_TEXTS[cast(Op, op)]
+
+
 def autoresp_config_out(row: RowMapping) -> dict[str, Any]:
     """The auto-response config object (`AutoRespConfig`)."""
     return {
@@ -276,7 +271,7 @@ def autoresp_config_out(row: RowMapping) -> dict[str, Any]:
         "op": row["op"],
         "keywords": list(row["keywords"]),
         "country_code": row["country_code"],
-        "resp_text": row["resp_text"],
+        "resp_text": effective_resp_text(row["op"], row["resp_text"]),
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
     }

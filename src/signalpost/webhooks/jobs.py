@@ -15,16 +15,16 @@ the database says the delivery is. One `kit.httpclient.HttpClient` per process l
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.engine import RowMapping
 
-from signalpost.context import AppContext
+from signalpost.context import AppContext, outbound_guard
 from signalpost.kit import ids
 from signalpost.kit.clock import utcnow
-from signalpost.kit.db import Database
+from signalpost.kit.db import Database, UnitOfWork
 from signalpost.kit.httpclient import HttpClient, HttpError, destination
 from signalpost.kit.queue import (
     Job,
@@ -57,7 +57,7 @@ def http_client(ctx: AppContext) -> HttpClient:
     """
     client = ctx.extras.get(HTTP_CLIENT_KEY)
     if not isinstance(client, HttpClient) or client.closed:
-        client = HttpClient(limit_per_host=PER_HOST)
+        client = HttpClient(limit_per_host=PER_HOST, guard=outbound_guard(ctx))
         ctx.extras[HTTP_CLIENT_KEY] = client
     return client
 
@@ -146,47 +146,9 @@ async def deliver_batch(
     jobs_ = list({job.id: job for job in batch}.values())
     items = [(job, event_id) for job in jobs_ for event_id in event_ids(job)]
     async with db.transaction() as uow:
-        states = await service.delivery_states(uow, sorted({e for _, e in items}))
-        first = _first_pending(
-            await service.pending_events_of_messages(
-                uow,
-                [
-                    st["message_id"]
-                    for st in states.values()
-                    if st["status"] == "pending"
-                    and st["message_id"] is not None
-                    and st["event_type"] not in service.OPENING_EVENTS
-                ],
-            )
-        )
-    at = (now or utcnow()).timestamp()
-    later: dict[tuple[int, str], float] = {}  # (job id, event id): try again in so many seconds
-    exhausted: list[tuple[Job, str]] = []  # no URL left to try
-    unsigned: list[tuple[Job, str, Step, bytes, str]] = []
-    seen: set[str] = set()
-    for job, event_id in items:
-        state = states.get(event_id)
-        if state is None or state["status"] != "pending":
-            continue  # nothing left to do
-        if event_id in seen:  # the same event twice in one batch: plan it again afterwards
-            later[job.id, event_id] = 0.0
-            continue
-        seen.add(event_id)
-        blocker = first.get(state["message_id"]) if state["message_id"] is not None else None
-        if blocker is not None and blocker["id"] != event_id:
-            later[job.id, event_id] = max(BLOCKED_RECHECK, _due(blocker, config) - at)
-            continue
-        done = int(state["attempts"])
-        step = service.next_step(done, list(state["urls"]), config.attempts_per_url)
-        if step is None:
-            exhausted.append((job, event_id))
-            continue
-        due = _due(state, config)
-        if due - at > 0.001:
-            later[job.id, event_id] = due - at
-            continue
-        body = service.body_bytes(state["payload_json"], step.attempt, step.url)
-        unsigned.append((job, event_id, step, body, state["signing_seed"]))
+        states, first = await _read_states(uow, sorted({e for _, e in items}))
+    plan = _plan(items, states, first, config, (now or utcnow()).timestamp())
+    unsigned = plan.unsigned
     signed = await _sign([(seed, body) for _, _, _, body, seed in unsigned], config.user_agent)
     posts = [
         _Post(job, event_id, step, body, headers)
@@ -197,31 +159,109 @@ async def deliver_batch(
 
     async with db.transaction() as uow:
         mine = {j.id for j in await held(uow, jobs_)} if own_jobs else {j.id for j in jobs_}
-        attempt_ids = iter(ids.new_uuids(len(posts)))
-        records = [
-            service.attempt_record(p.event_id, p.step, r, p.headers, next(attempt_ids))
-            for p, r in zip(posts, results, strict=True)
-            if p.job.id in mine
-        ]
-        recorded = await service.record_attempts(uow, records)
-        for job, event_id in exhausted:
-            if job.id in mine:
-                await service.give_up(uow, event_id)
-        for p, r in zip(posts, results, strict=True):
-            if p.job.id not in mine or r.ok or p.step.final:
-                continue
-            if p.event_id not in recorded:
-                # Another run (a worker whose lease ran out mid-POST) recorded this attempt first:
-                # plan again from what is stored.
-                later[p.job.id, p.event_id] = 0.0
-            else:
-                later[p.job.id, p.event_id] = service.delay_after(
-                    p.step.attempt, config.attempts_per_url, config.retry_base
-                )
-        settled = settle([j for j in jobs_ if j.id in mine], event_ids, later)
+        await _record(uow, config, plan, posts, results, mine)
+        settled = settle([j for j in jobs_ if j.id in mine], event_ids, plan.later)
         if not own_jobs:
             return settled.outcomes
         return await finish_settled(uow, settled, service.JOB_KIND, "event_ids")
+
+
+async def _read_states(
+    uow: UnitOfWork, event_ids_: Sequence[str]
+) -> tuple[dict[str, RowMapping], dict[str, RowMapping]]:
+    """The events' delivery states, and the earliest pending event of each of their messages."""
+    states = await service.delivery_states(uow, event_ids_)
+    first = _first_pending(
+        await service.pending_events_of_messages(
+            uow,
+            [
+                st["message_id"]
+                for st in states.values()
+                if st["status"] == "pending"
+                and st["message_id"] is not None
+                and st["event_type"] not in service.OPENING_EVENTS
+            ],
+        )
+    )
+    return states, first
+
+
+@dataclass
+class _Plan:
+    """What a delivery batch does with each of its events."""
+
+    later: dict[tuple[int, str], float] = field(default_factory=dict)  # (job id, event id): in s
+    exhausted: list[tuple[Job, str]] = field(default_factory=list)  # no URL left to try
+    unsigned: list[tuple[Job, str, Step, bytes, str]] = field(default_factory=list)  # to POST now
+
+
+def _plan(
+    items: Sequence[tuple[Job, str]],
+    states: Mapping[str, RowMapping],
+    first: Mapping[str, RowMapping],
+    config: DeliveryConfig,
+    at: float,
+) -> _Plan:
+    """Sort the batch's events: POST now, try later (blocked, or not due), or give up."""
+    plan = _Plan()
+    seen: set[str] = set()
+    for job, event_id in items:
+        state = states.get(event_id)
+        if state is None or state["status"] != "pending":
+            continue  # nothing left to do
+        if event_id in seen:  # the same event twice in one batch: plan it again afterwards
+            plan.later[job.id, event_id] = 0.0
+            continue
+        seen.add(event_id)
+        blocker = first.get(state["message_id"]) if state["message_id"] is not None else None
+        if blocker is not None and blocker["id"] != event_id:
+            plan.later[job.id, event_id] = max(BLOCKED_RECHECK, _due(blocker, config) - at)
+            continue
+        done = int(state["attempts"])
+        step = service.next_step(done, list(state["urls"]), config.attempts_per_url)
+        if step is None:
+            plan.exhausted.append((job, event_id))
+            continue
+        due = _due(state, config)
+        if due - at > 0.001:
+            plan.later[job.id, event_id] = due - at
+            continue
+        body = service.body_bytes(state["payload_json"], step.attempt, step.url)
+        plan.unsigned.append((job, event_id, step, body, state["signing_seed"]))
+    return plan
+
+
+async def _record(
+    uow: UnitOfWork,
+    config: DeliveryConfig,
+    plan: _Plan,
+    posts: Sequence[_Post],
+    results: Sequence[service.AttemptResult],
+    mine: set[int],
+) -> None:
+    """Store the attempts of the jobs still held (`mine`), give up the exhausted events, and plan
+    the next attempt of each failed POST (in `plan.later`)."""
+    attempt_ids = iter(ids.new_uuids(len(posts)))
+    records = [
+        service.attempt_record(p.event_id, p.step, r, p.headers, next(attempt_ids))
+        for p, r in zip(posts, results, strict=True)
+        if p.job.id in mine
+    ]
+    recorded = await service.record_attempts(uow, records)
+    for job, event_id in plan.exhausted:
+        if job.id in mine:
+            await service.give_up(uow, event_id)
+    for p, r in zip(posts, results, strict=True):
+        if p.job.id not in mine or r.ok or p.step.final:
+            continue
+        if p.event_id not in recorded:
+            # Another run (a worker whose lease ran out mid-POST) recorded this attempt first:
+            # plan again from what is stored.
+            plan.later[p.job.id, p.event_id] = 0.0
+        else:
+            plan.later[p.job.id, p.event_id] = service.delay_after(
+                p.step.attempt, config.attempts_per_url, config.retry_base
+            )
 
 
 def _first_pending(rows: Sequence[RowMapping]) -> dict[str, RowMapping]:

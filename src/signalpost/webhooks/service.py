@@ -11,6 +11,10 @@ Delivery rules (contract §9.1, §9.4):
   is the same on every attempt, so receivers can de-duplicate.
 - A 2xx answer within `settings.webhook_timeout` is success; anything else (another status, a
   timeout, a connection error) is a failed attempt. Each attempt is one `webhook_attempts` row.
+- With the outbound guard on (`SIGNALPOST_OUTBOUND_ALLOW_PRIVATE=false`, kit.netguard) a URL whose
+  host is, or resolves at the time of the attempt to, a refused address fails its attempt with
+  `blocked by policy: ...` and nothing is sent; any other connection failure is `connection
+  failed: could not connect`, whatever the reason. Redirects are never followed.
 - Delivery is at-least-once: a worker that dies mid-POST leaves its job to be run again, which POSTs
   the same attempt again (same event id, same `meta.attempt`); the attempt is recorded once.
 """
@@ -18,6 +22,7 @@ Delivery rules (contract §9.1, §9.4):
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,11 +37,14 @@ from signalpost.kit.clock import iso, utcnow
 from signalpost.kit.db import UnitOfWork
 from signalpost.kit.httpclient import ConnectError, HttpClient
 from signalpost.kit.jsonio import dumps
+from signalpost.kit.netguard import Blocked
 from signalpost.kit.queue import enqueue_many
 from signalpost.kit.signing import Signer
 from signalpost.models import webhook_events
 from signalpost.webhooks import repository as repo
 from signalpost.webhooks.repository import AttemptRecord, DeliveryQuery
+
+log = logging.getLogger("signalpost.webhooks")
 
 # A delivery job: `{"event_ids": [...]}`, the events one transaction emitted (at most
 # `EVENTS_PER_JOB`); once `{"event_id": ...}`, which is still understood.
@@ -144,33 +152,11 @@ async def emit_many(
     now = utcnow()
     rows: list[dict[str, Any]] = []
     out: list[str | None] = []
-    event_ids = ids.new_uuids(len(specs))
-    for spec, event_id in zip(specs, event_ids, strict=True):
-        if spec.envelope not in ("event", "bare"):
-            raise ValueError(f"unknown webhook envelope {spec.envelope!r}")
-        clean = _distinct(spec.urls)
-        if not clean:
-            out.append(None)
-            continue
-        occurred = spec.occurred_at or now
-        # Stored as the database layer serializes JSON (orjson, like `jsonio.dumps`): what is
-        # read back for each attempt is exactly what the body will say.
-        data = event_data(event_id, spec.event_type, spec.payload, occurred, spec.envelope)
-        rows.append(
-            {
-                "id": event_id,
-                "organization_id": spec.organization_id,
-                "event_type": spec.event_type,
-                "message_id": spec.message_id,
-                "payload": data,
-                "envelope": spec.envelope,
-                "urls": clean,
-                "status": "pending",
-                "attempts": 0,
-                "occurred_at": occurred,
-            }
-        )
-        out.append(event_id)
+    for spec, event_id in zip(specs, ids.new_uuids(len(specs)), strict=True):
+        row = _event_row(spec, event_id, now)
+        if row is not None:
+            rows.append(row)
+        out.append(event_id if row is not None else None)
     if not rows:
         return out
     if defer:
@@ -192,6 +178,31 @@ async def emit_many(
         defer=defer,
     )
     return out
+
+
+def _event_row(spec: EventSpec, event_id: str, now: datetime) -> dict[str, Any] | None:
+    """The `webhook_events` row of an event, None when it has no URL."""
+    if spec.envelope not in ("event", "bare"):
+        raise ValueError(f"unknown webhook envelope {spec.envelope!r}")
+    clean = _distinct(spec.urls)
+    if not clean:
+        return None
+    occurred = spec.occurred_at or now
+    # Stored as the database layer serializes JSON (orjson, like `jsonio.dumps`): what is
+    # read back for each attempt is exactly what the body will say.
+    data = event_data(event_id, spec.event_type, spec.payload, occurred, spec.envelope)
+    return {
+        "id": event_id,
+        "organization_id": spec.organization_id,
+        "event_type": spec.event_type,
+        "message_id": spec.message_id,
+        "payload": data,
+        "envelope": spec.envelope,
+        "urls": clean,
+        "status": "pending",
+        "attempts": 0,
+        "occurred_at": occurred,
+    }
 
 
 def _distinct(urls: Sequence[object]) -> list[str]:
@@ -320,6 +331,8 @@ async def post(
         received = response.body
     except TimeoutError:
         error = f"timeout: no response within {timeout:g} s"
+    except Blocked as exc:
+        error = f"blocked by policy: {exc.reason}"
     except ConnectError as exc:
         error = f"connection failed: {exc}"
     except Exception as exc:  # any other way the request could not be made is a failed attempt
@@ -337,6 +350,35 @@ async def post(
     )
 
 
+def _log_failed_attempt(event_id: str, step: Step, result: AttemptResult) -> None:
+    outcome = f"HTTP {result.status_code}" if result.status_code else (result.error or "no answer")
+    fields = {
+        "event_id": event_id,
+        "url": step.url,
+        "attempt": step.attempt,
+        "status": result.status_code,
+        "error": result.error,
+    }
+    if step.final:
+        log.warning(
+            "webhook %s failed for good: attempt %d to %s: %s (no URL or attempt left)",
+            event_id,
+            step.attempt,
+            step.url,
+            outcome,
+            extra=fields,
+        )
+    else:
+        log.info(
+            "webhook %s attempt %d to %s failed: %s",
+            event_id,
+            step.attempt,
+            step.url,
+            outcome,
+            extra=fields,
+        )
+
+
 def attempt_record(
     event_id: str,
     step: Step,
@@ -347,6 +389,8 @@ def attempt_record(
     """The attempt's row (id `attempt_id`, or a new one) and the event's new state, for
     `record_attempts`."""
     values: dict[str, Any] = {}
+    if not result.ok:
+        _log_failed_attempt(event_id, step, result)
     if step.attempt == 1:
         values["started_at"] = result.started_at
     if result.ok:

@@ -20,7 +20,7 @@ from sqlalchemy.engine import RowMapping
 from signalpost.carriers.base import MessageEvents, ReceiptStatus
 from signalpost.carriers.smpp import store
 from signalpost.carriers.smpp.codec import decode_text, sar_concat, split_udh
-from signalpost.carriers.smpp.outcomes import parse_receipt
+from signalpost.carriers.smpp.outcomes import ReceiptInfo, parse_receipt
 from signalpost.carriers.smpp.pdu import DeliverSmPdu
 from signalpost.kit.clock import parse_datetime, utcnow
 from signalpost.kit.db import UnitOfWork
@@ -112,54 +112,62 @@ async def settle_messages(
     return waiting
 
 
-async def apply(
+async def apply_many(
     uow: UnitOfWork,
     events: MessageEvents,
-    payload: Mapping[str, Any],
+    payloads: Sequence[Mapping[str, Any]],
     *,
     duplicate_seconds: float,
     reassembly_seconds: float,
-) -> float | None:
-    pdu = from_payload(payload)
-    carrier = str(payload["carrier"])
-    if pdu.is_receipt:
-        return await _receipt(uow, events, carrier, pdu, parse_datetime(payload["at"]))
-    await _mo(uow, events, carrier, pdu, duplicate_seconds, reassembly_seconds)
-    return None
+) -> list[float | None]:
+    """Apply `smpp.deliver` payloads; for each, None (done) or the delay to run it again. The
+    receipts among them take a few statements in all."""
+    out: list[float | None] = [None] * len(payloads)
+    receipts: list[tuple[int, str, ReceiptInfo, datetime]] = []
+    for i, payload in enumerate(payloads):
+        pdu = from_payload(payload)
+        carrier = str(payload["carrier"])
+        if not pdu.is_receipt:
+            await _mo(uow, events, carrier, pdu, duplicate_seconds, reassembly_seconds)
+            continue
+        body = split_udh(pdu.short_message)[1] if pdu.has_udh else pdu.short_message
+        info = parse_receipt(decode_text(body, pdu.data_coding), pdu.tlvs)
+        if info is None:
+            log.warning("smpp %s: a receipt without a message id was dropped", carrier)
+        elif info.status is not None:  # (None: intermediate, ENROUTE or ACCEPTD)
+            receipts.append((i, carrier, info, parse_datetime(payload["at"])))
+    if receipts:
+        await _receipts(uow, events, receipts, out)
+    return out
 
 
-async def _receipt(
-    uow: UnitOfWork, events: MessageEvents, carrier: str, pdu: DeliverSmPdu, at: datetime
-) -> float | None:
-    found = await record_receipt(uow, carrier, pdu, at)
-    if not isinstance(found, str):
-        return found
-    waiting = await settle_messages(uow, events, [found])
-    return RETRY_NOT_SENT if waiting else None
-
-
-async def record_receipt(
-    uow: UnitOfWork, carrier: str, pdu: DeliverSmPdu, at: datetime
-) -> str | float | None:
-    """The receipt's part status written: the id of its message (to settle), or the delay after
-    which to try again (its part is not recorded yet), or None (nothing to do)."""
-    body = split_udh(pdu.short_message)[1] if pdu.has_udh else pdu.short_message
-    info = parse_receipt(decode_text(body, pdu.data_coding), pdu.tlvs)
-    if info is None:
-        log.warning("smpp %s: a receipt without a message id was dropped", carrier)
-        return None
-    if info.status is None:
-        return None  # intermediate (ENROUTE, ACCEPTD)
-    part = await store.find_part(uow, carrier, [info.carrier_message_id])
-    if part is None:
-        if (utcnow() - at).total_seconds() < UNMATCHED_RECEIPT_SECONDS:
-            return RETRY_UNMATCHED
-        log.warning("smpp %s: receipt for unknown id %s dropped", carrier, info.carrier_message_id)
-        return None
-    await store.set_part_status(
-        uow, carrier, part["carrier_message_id"], info.status, info.error_code
-    )
-    return str(part["message_id"])
+async def _receipts(
+    uow: UnitOfWork,
+    events: MessageEvents,
+    receipts: Sequence[tuple[int, str, ReceiptInfo, datetime]],
+    out: list[float | None],
+) -> None:
+    found = await store.find_parts(uow, [(c, r.carrier_message_id) for _, c, r, _ in receipts])
+    changes: list[tuple[str, str, str, str | None]] = []
+    by_message: dict[str, list[int]] = {}
+    now = utcnow()
+    for i, carrier, info, at in receipts:
+        part = found.get((carrier, info.carrier_message_id))
+        if part is None:
+            if (now - at).total_seconds() < UNMATCHED_RECEIPT_SECONDS:
+                out[i] = RETRY_UNMATCHED  # its submit_sm_resp is not recorded yet
+            else:
+                log.warning(
+                    "smpp %s: receipt for unknown id %s dropped", carrier, info.carrier_message_id
+                )
+            continue
+        assert info.status is not None
+        changes.append((carrier, info.carrier_message_id, info.status, info.error_code))
+        by_message.setdefault(part["message_id"], []).append(i)
+    await store.set_part_statuses(uow, changes)
+    for message_id in await settle_messages(uow, events, sorted(by_message)):
+        for i in by_message[message_id]:
+            out[i] = RETRY_NOT_SENT  # final once the message is `sent`
 
 
 def _digest(carrier: str, pdu: DeliverSmPdu) -> str:
@@ -196,6 +204,7 @@ async def _mo(
         await events.inbound(uow, source, destination, text, carrier)
         return
     key = f"{carrier}/{source}/{destination}/{concat.reference}/{concat.total}"
+    await store.lock_mo(uow, key)
     await store.add_mo_part(
         uow,
         {

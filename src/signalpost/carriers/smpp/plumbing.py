@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiosmpplib import (
@@ -216,21 +216,16 @@ class SessionHook(AbstractHook):
 
 
 class Esme(ESME):
-    """aiosmpplib's ESME with three changes: a deliver_sm goes to `on_deliver` (which reads the PDU
-    itself and commits what it carries) and is answered ESME_ROK only after it returns True, else
-    ESME_RX_T_APPN so that the SMSC delivers it again; `on_connect` runs before each bind attempt
-    (the session fails what the previous link left) and `on_bound` after a successful one.
-
-    deliver_sm are handled concurrently (at most DELIVERIES at a time, each answered when its own
-    commit is done, so out of order): the receive loop goes on reading submit_sm_resp meanwhile,
-    and the writes of concurrent deliver_sm can share a transaction (a group commit)."""
-
-    DELIVERIES = 64
+    """aiosmpplib's ESME with three changes: a deliver_sm is handed to `on_deliver` (with its
+    sequence number) instead of being answered at once: the session answers it with
+    `answer_deliver` once what it carries is committed (ESME_ROK), or with ESME_RX_T_APPN when that
+    failed, so that the SMSC delivers it again; `on_connect` runs before each bind attempt (the
+    session fails what the previous link left) and `on_bound` after a successful one."""
 
     def __init__(
         self,
         *,
-        on_deliver: Callable[[bytes], Awaitable[bool]],
+        on_deliver: Callable[[Esme, bytes, int], None],
         on_connect: Callable[[], None],
         on_bound: Callable[[], None],
         on_connect_error: Callable[[Exception], None],
@@ -241,8 +236,6 @@ class Esme(ESME):
         self._on_connect = on_connect
         self._on_bound = on_bound
         self._on_connect_error = on_connect_error
-        self._deliveries: set[asyncio.Task[None]] = set()
-        self._delivery_slots = asyncio.Semaphore(self.DELIVERIES)
 
     async def connect(self) -> None:
         self._on_connect()
@@ -257,18 +250,9 @@ class Esme(ESME):
         if header.smpp_command != SmppCommand.DELIVER_SM:
             result: SmppMessage | None = await super()._handle_request(pdu, header)
             return result
-        await self._delivery_slots.acquire()  # the receive loop waits while DELIVERIES are open
-        task = asyncio.create_task(self._deliver(pdu, header.sequence_num))
-        self._deliveries.add(task)
-        task.add_done_callback(self._deliveries.discard)
-        return None  # answered by the task
+        self._on_deliver(self, pdu, header.sequence_num)
+        return None  # the receive loop sends no answer for None: `answer_deliver` does, later
 
-    async def _deliver(self, pdu: bytes, sequence_num: int) -> None:
-        try:
-            ok = await self._on_deliver(pdu)
-            status = SmppCommandStatus.ESME_ROK if ok else SmppCommandStatus.ESME_RX_T_APPN
-            await self._send_data(DeliverSmResp(sequence_num=sequence_num, command_status=status))
-        except Exception as exc:  # the link went down: the SMSC delivers it again
-            log.debug("deliver_sm_resp %d not sent: %r", sequence_num, exc)
-        finally:
-            self._delivery_slots.release()
+    async def answer_deliver(self, sequence_num: int, ok: bool) -> None:
+        status = SmppCommandStatus.ESME_ROK if ok else SmppCommandStatus.ESME_RX_T_APPN
+        await self._send_data(DeliverSmResp(sequence_num=sequence_num, command_status=status))

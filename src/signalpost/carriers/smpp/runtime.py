@@ -26,20 +26,18 @@ from typing import Any
 
 from signalpost.carriers.base import MessageEvents
 from signalpost.carriers.smpp import inbound, store
-from signalpost.carriers.smpp.applying import apply_many
 from signalpost.carriers.smpp.carrier import SmppCarrier, submit_job
 from signalpost.carriers.smpp.pdu import DeliverSmPdu
 from signalpost.carriers.smpp.session import BindConfig, SmppSession
 from signalpost.kit.clock import utcnow
-from signalpost.kit.db import Database, UnitOfWork
-from signalpost.kit.groupcommit import GroupCommit
+from signalpost.kit.db import Database
 from signalpost.kit.queue import (
     Job,
     JobKind,
     RetryLater,
     RetryPolicy,
     complete_many_within,
-    enqueue,
+    enqueue_many,
     held,
 )
 from signalpost.settings import CarrierConfig, Settings, SmppBind
@@ -240,33 +238,33 @@ class SmppRuntime:
                 self.kinds.pop(job, None)
 
     def _deliverer(self, carrier: str) -> Any:
-        async def deliver(pdu: DeliverSmPdu) -> None:
-            await self._deliver_writes.submit(inbound.to_payload(carrier, pdu))
+        async def deliver(pdus: Sequence[DeliverSmPdu]) -> None:
+            if not pdus:
+                return
+            async with self.db.transaction() as uow:
+                await enqueue_many(
+                    uow,
+                    [
+                        {"kind": inbound.DELIVER_JOB, "payload": inbound.to_payload(carrier, p)}
+                        for p in pdus
+                    ],
+                )
 
         return deliver
-
-    @functools.cached_property
-    def _deliver_writes(self) -> GroupCommit[dict[str, Any], None]:
-        """The deliver_sm of every session, written as jobs; concurrent ones share a commit."""
-
-        async def write(uow: UnitOfWork, payload: dict[str, Any]) -> None:
-            await enqueue(uow, inbound.DELIVER_JOB, payload)
-
-        return GroupCommit(self.db, write)
 
     # ------------------------------------------------------------------ jobs
     async def _deliver_batch(self, db: Database, batch: Sequence[Job]) -> dict[int, Exception]:
         outcomes: dict[int, Exception] = {}
         async with db.transaction() as uow:
             mine = await held(uow, batch)
-            done = []
-            delays = await apply_many(
+            delays = await inbound.apply_many(
                 uow,
                 self.events,
                 [job.payload for job in mine],
                 duplicate_seconds=self.settings.smpp_duplicate_seconds,
                 reassembly_seconds=self.settings.smpp_reassembly_seconds,
             )
+            done = []
             for job, delay in zip(mine, delays, strict=True):
                 if delay is None:
                     done.append(job)

@@ -41,7 +41,9 @@ log = logging.getLogger("signalpost.smpp")
 BindModeName = Literal["transceiver", "transmitter", "receiver"]
 PartOutcome = Literal["accepted", "throttled", "retry", "rejected", "not_bound", "unconfirmed"]
 SessionState = Literal["stopped", "connecting", "bound"]
-DeliverHandler = Callable[[DeliverSmPdu], Awaitable[None]]
+# Commits what a batch of deliver_sm carry; they are acknowledged after it returns.
+DeliverHandler = Callable[[Sequence[DeliverSmPdu]], Awaitable[None]]
+DELIVER_BATCH = 500
 
 _MODES = {
     "transceiver": BindMode.TRANSCEIVER,
@@ -147,6 +149,7 @@ class SmppSession:
         self._stopping = False
         self._esme: Esme | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._inbox: asyncio.Queue[tuple[Esme, bytes, int]] = asyncio.Queue()
 
     # ------------------------------------------------------------------ public
     @property
@@ -173,6 +176,7 @@ class SmppSession:
         self._tasks = [
             asyncio.create_task(self._supervise(), name=f"smpp {self.config.label}"),
             asyncio.create_task(self._reap(), name=f"smpp reaper {self.config.label}"),
+            asyncio.create_task(self._acknowledge(), name=f"smpp inbox {self.config.label}"),
         ]
 
     async def stop(self) -> None:
@@ -324,28 +328,49 @@ class SmppSession:
     def _connect_failed(self, exc: Exception) -> None:
         self._note_error(f"{type(exc).__name__}: {exc}" if str(exc) else repr(exc))
 
-    async def _deliver(self, pdu: bytes) -> bool:
-        try:
-            parsed = parse_deliver_sm(pdu)
-        except PduError as exc:
-            log.warning("smpp bind %s: unreadable deliver_sm dropped: %s", self.config.label, exc)
-            return True
-        try:
-            await self._on_deliver(parsed)
-        except Exception:
-            log.exception("smpp bind %s: deliver_sm not recorded (asked again)", self.config.label)
-            return False
-        if parsed.is_receipt:
-            self.stats.receipts += 1
+    def _received(self, esme: Esme, pdu: bytes, sequence_num: int) -> None:
+        self._inbox.put_nowait((esme, pdu, sequence_num))
+
+    async def _acknowledge(self) -> None:
+        """Commit what the deliver_sm received carry, many at a time (one call of the handler),
+        then answer each: ESME_ROK after the commit, ESME_RX_T_APPN when it failed."""
+        while True:
+            batch = [await self._inbox.get()]
+            while len(batch) < DELIVER_BATCH and not self._inbox.empty():
+                batch.append(self._inbox.get_nowait())
+            parsed: list[DeliverSmPdu] = []
+            for _, raw, _ in batch:
+                try:
+                    parsed.append(parse_deliver_sm(raw))
+                except PduError as exc:  # acknowledged, dropped
+                    log.warning(
+                        "smpp bind %s: unreadable deliver_sm dropped: %s", self.config.label, exc
+                    )
+            ok = True
+            try:
+                await self._on_deliver(parsed)
+            except Exception:
+                ok = False
+                log.exception(
+                    "smpp bind %s: deliver_sm not recorded (asked again)", self.config.label
+                )
+            if ok:
+                self._count(parsed)
+            for esme, _, seq in batch:
+                with contextlib.suppress(Exception):  # link gone: the SMSC delivers it again
+                    await esme.answer_deliver(seq, ok)
+
+    def _count(self, parsed: Sequence[DeliverSmPdu]) -> None:
+        receipts = sum(1 for p in parsed if p.is_receipt)
+        self.stats.receipts += receipts
+        self.stats.inbound += len(parsed) - receipts
+        if receipts:
             self.stats.last_receipt_at = time.time()
-        else:
-            self.stats.inbound += 1
-        return True
 
     def _build(self) -> Esme:
         c = self.config
         return Esme(
-            on_deliver=self._deliver,
+            on_deliver=self._received,
             on_connect=self._connecting,
             on_bound=self._now_bound,
             on_connect_error=self._connect_failed,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -120,26 +121,33 @@ async def insert_parts(uow: UnitOfWork, rows: Sequence[Mapping[str, Any]]) -> No
     await uow.conn.execute(smpp_parts.insert(), [dict(r) for r in rows])
 
 
-async def find_part(uow: UnitOfWork, carrier: str, ids: Sequence[str]) -> RowMapping | None:
-    """The part of the first of `ids` (in order of preference) that the correlator knows."""
+async def find_parts(
+    uow: UnitOfWork, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], RowMapping]:
+    """The correlator rows of `(carrier, carrier_message_id)` keys (unknown ones left out)."""
+    if not keys:
+        return {}
     q = select(smpp_parts).where(
-        smpp_parts.c.carrier == carrier, smpp_parts.c.carrier_message_id.in_(list(ids))
+        tuple_(smpp_parts.c.carrier, smpp_parts.c.carrier_message_id).in_(sorted(set(keys)))
     )
-    found = {row["carrier_message_id"]: row for row in (await uow.conn.execute(q)).mappings()}
-    return next((found[i] for i in ids if i in found), None)
+    return {
+        (row["carrier"], row["carrier_message_id"]): row
+        for row in (await uow.conn.execute(q)).mappings()
+    }
 
 
-async def set_part_status(
-    uow: UnitOfWork, carrier: str, carrier_message_id: str, status: str, code: str | None
+_PART_KEY = (("_carrier", "carrier"), ("_id", "carrier_message_id"))
+
+
+async def set_part_statuses(
+    uow: UnitOfWork, changes: Sequence[tuple[str, str, str, str | None]]
 ) -> None:
-    await uow.conn.execute(
-        update(smpp_parts)
-        .where(
-            smpp_parts.c.carrier == carrier,
-            smpp_parts.c.carrier_message_id == carrier_message_id,
-        )
-        .values(status=status, error_code=code)
-    )
+    """`(carrier, carrier_message_id, status, error_code)` from receipts, in one statement."""
+    rows = [
+        {"_carrier": c, "_id": i, "status": status, "error_code": code}
+        for c, i, status, code in changes
+    ]
+    await uow.conn.update_many(smpp_parts, _PART_KEY, rows)
 
 
 async def parts_of(uow: UnitOfWork, message_ids: Sequence[str]) -> dict[str, list[RowMapping]]:
@@ -187,6 +195,15 @@ async def first_sighting(uow: UnitOfWork, digest: str, now: datetime, until: dat
     await uow.conn.execute(delete(smpp_seen).where(smpp_seen.c.digest == digest))
     await uow.conn.execute(smpp_seen.insert().values(digest=digest, expires_at=until))
     return True
+
+
+async def lock_mo(uow: UnitOfWork, key: str) -> None:
+    """Serialize the transactions adding parts of one inbound message (PostgreSQL: an advisory
+    lock until the transaction ends; SQLite has a single writer already), so that the one adding
+    the last part sees all the others."""
+    if uow.conn.dialect.name == "postgresql":
+        number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+        await uow.conn.execute(select(func.pg_advisory_xact_lock(number)))
 
 
 async def add_mo_part(uow: UnitOfWork, row: Mapping[str, Any]) -> None:

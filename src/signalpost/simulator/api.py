@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from typing import Any
 
@@ -10,29 +11,35 @@ from fastapi import APIRouter
 from signalpost.accounts.deps import Ctx, CurrentOrg
 from signalpost.carriers.simulator import Chaos, load_chaos, save_chaos
 from signalpost.messages import inbound, media
-from signalpost.messages.inbound import SimulatedInbound
 from signalpost.messages.schemas import inbound_payload
+from signalpost.simulator.schemas import SimulatedInbound
 
-public_router = APIRouter(tags=["simulator"])
-simulator = APIRouter(prefix="/simulator", tags=["simulator"])
-admin = APIRouter(prefix="/admin", tags=["admin"])
+log = logging.getLogger("signalpost.simulator")
+
+public_router = APIRouter(prefix="/simulator", tags=["simulator"])
 
 
-@simulator.get("/chaos", summary="Read the simulator's chaos setting")
+@public_router.get("/chaos", summary="Read the simulator's chaos setting")
 async def get_chaos(ctx: Ctx, org: CurrentOrg) -> dict[str, Any]:
     return {"data": (await load_chaos(ctx.db)).model_dump()}
 
 
-@simulator.put("/chaos", summary="Set failure probabilities and extra latency of the simulator")
+@public_router.put("/chaos", summary="Set failure probabilities and extra latency of the simulator")
 async def put_chaos(body: Chaos, ctx: Ctx, org: CurrentOrg) -> dict[str, Any]:
     await save_chaos(ctx.db, body)
+    log.info(
+        "simulator chaos set by organization %s: %s",
+        org.name,
+        body.model_dump(),
+        extra={"organization_id": org.id, "chaos": body.model_dump()},
+    )
     carrier = ctx.extras.get("carrier")
     if carrier is not None:
         carrier._chaos = None  # take effect at once in this process
     return {"data": body.model_dump()}
 
 
-@simulator.post(
+@public_router.post(
     "/inbound",
     summary="A simulated handset writes to one of your numbers",
     responses={
@@ -55,33 +62,3 @@ async def post_inbound(body: SimulatedInbound, ctx: Ctx, org: CurrentOrg) -> dic
         row = await inbound.receive(ctx, uow, msg, organization_id=org.id)
     assert row is not None
     return {"data": inbound_payload(row)}
-
-
-@admin.get(
-    "/carriers",
-    summary="Carriers, routes and the state of every SMPP bind (server operators)",
-    responses={
-        401: {"description": "Missing or unknown API key (code 10009)."},
-        403: {"description": "Not a key of the server's default organization (code 10010)."},
-    },
-)
-async def get_carriers(ctx: Ctx, org: CurrentOrg) -> dict[str, Any]:
-    """Per bind: state, holder process, in flight, submitted and failed counts, last receipt and
-    last error (as `signalpost carriers status --json`). Only the default organization's keys."""
-    from signalpost.accounts.service import DEFAULT_ORGANIZATION
-    from signalpost.carriers.status import bind_status, configured
-    from signalpost.kit.errors import ApiError
-
-    if org.name != DEFAULT_ORGANIZATION:
-        raise ApiError(
-            403,
-            "10010",
-            "Authorization failed",
-            "Only keys of the server's default organization may read the carrier status.",
-            should_retry=False,
-        )
-    return {"data": {**configured(ctx.settings), "binds": await bind_status(ctx.settings, ctx.db)}}
-
-
-public_router.include_router(simulator)
-public_router.include_router(admin)
