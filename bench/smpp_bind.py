@@ -18,6 +18,7 @@ import signal
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from signalpost.carriers.smpp.session import BindConfig, SmppSession, SubmitPart
 SRC = "+15550001111"
 
 
-async def _ignore(pdu: DeliverSmPdu) -> None:
+async def _ignore(pdus: Sequence[DeliverSmPdu]) -> None:
     return None
 
 
