@@ -140,3 +140,19 @@ def test_inbound_through_jasmin(
     assert event["payload"]["text"] == "hello via Jasmin"
     assert event["payload"]["to"][0]["phone_number"] == sender.number
     assert event["payload"]["direction"] == "inbound"
+
+
+def test_undelivered_receipt_through_jasmin(
+    client: Telnyx, sender: Sender, receiver: WebhookReceiver
+) -> None:
+    # the simulator answers a destination ending in 0012 with stat:UNDELIV; Jasmin rewrites the
+    # receipt in its own format before it reaches signalpost
+    msg = client.messages.send(from_=sender.number, to="+14156660012", text="not there").data
+    assert msg is not None and msg.id
+    final = wait_final(client, msg.id, timeout=30)
+    assert final.to[0].status == "delivery_failed"
+    assert final.errors and final.errors[0].code == "40008"
+    receiver.wait_for(lambda rs: len(events_for(rs, msg.id)) >= 2, timeout=30)
+    hooks = [r for r in receiver.on(sender.hook_path) if events_for([r], msg.id)]
+    (finalized,) = _verified(client, hooks, "message.finalized")
+    assert finalized["payload"]["to"][0]["status"] == "delivery_failed"
