@@ -319,6 +319,7 @@ Kind = Literal["one", "page", "list", "bare"]
 # (method, path pattern, object, how it is wrapped): `one` is `{"data": obj}`, `page` a page of
 # them with `meta`, `list` `{"data": [obj, …]}`, `bare` the object itself.
 
+
 class ConfiguredBind(TypedDict):
     key: str
     host: str
@@ -363,6 +364,7 @@ class CarrierStatus(TypedDict):
     carriers: list[ConfiguredCarrier]
     routes: list[dict[str, Any]]
     binds: list[BindState]
+
 
 _ROUTES: tuple[tuple[str, str, type[Any], Kind], ...] = (
     ("post", r"^/v2/messages(/[a-z_]+)?$", Message, "one"),
