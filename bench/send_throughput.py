@@ -11,10 +11,14 @@ drives `POST /v2/messages` at the given concurrency over keep-alive connections.
 
 and prints a JSON summary as its last line. It is a script, not a test: `make bench` runs it.
 
+With `--report-storage` (on the fresh SQLite database this script starts) it also stops the server
+once every message is final and its webhooks delivered, checkpoints the write-ahead log and prints
+the database file's size per message, and the bytes of each table and index (SQLite's `dbstat`).
+
 `--carrier smpp` compares the two carriers in the same run: rounds alternate between a server whose
 default carrier is the built-in simulator and one whose default carrier is an SMPP bind (window
 `--window`) to the SMSC simulator of the test suite on loopback (its receipts after `--latency`, like
-the built-in simulator's), and it reports both and their ratios.
+the built-in simulator's), and it reports both, their medians and ratios (bench/smpp_carrier.py).
 """
 
 from __future__ import annotations
@@ -27,7 +31,6 @@ import secrets
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,7 +42,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from smpp_carrier import smpp_settings, start_simulator
+from smpp_carrier import compare, smpp_settings, start_simulator
 
 ROOT = Path(__file__).resolve().parent.parent
 ECHO_APP = """
@@ -255,7 +258,7 @@ async def run(
     tmp = tempfile.mkdtemp(prefix="signalpost-bench-")
     receiver = Receiver()
     await receiver.start()
-    server: int | None = None
+    server_proc: subprocess.Popen[Any] | None = None
     smsc: int | None = None
     try:
         key = args.api_key or "KEYbench" + secrets.token_hex(12)
@@ -279,15 +282,13 @@ async def run(
                 procs.append(sim)
                 smsc = sim.pid
                 env["SIGNALPOST_CONFIG"] = str(smpp_settings(Path(tmp), sim_port, args.window))
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "signalpost.cli", "serve"],
-                    env=env,
-                    cwd=tmp,
-                    stdout=subprocess.DEVNULL,
-                )
+            server_proc = subprocess.Popen(
+                [sys.executable, "-m", "signalpost.cli", "serve"],
+                env=env,
+                cwd=tmp,
+                stdout=subprocess.DEVNULL,
             )
-            server = procs[-1].pid
+            procs.append(server_proc)
             base = f"http://127.0.0.1:{port}/v2"
             await wait_http(base.rsplit("/v2", 1)[0] + "/readyz")
         number = await setup(base, key, f"http://127.0.0.1:{receiver.port}/hooks")
@@ -320,6 +321,7 @@ async def run(
         while time.monotonic() < deadline and not set(warm.ids) <= set(receiver.finalized):
             await asyncio.sleep(0.05)
         receiver.finalized.clear()
+        server = server_proc.pid if server_proc else None
         cpu_start = process_cpu_seconds(server)
         smsc_start = process_cpu_seconds(smsc)
         t_start = time.perf_counter()
@@ -332,15 +334,13 @@ async def run(
         done = [receiver.finalized[i] for i in accepted if i in receiver.finalized]
         e2e_seconds = (max(done) - t_start) if done else 0.0
         cpu_end = process_cpu_seconds(server)
+        smsc_end = process_cpu_seconds(smsc)
+        storage = None
+        if args.report_storage and server_proc:
+            storage = await _storage_report(server_proc, Path(tmp) / "bench.db")
         cpu_ms = (
             round((cpu_end - cpu_start) * 1000 / len(done), 3)
             if cpu_start is not None and cpu_end is not None and done
-            else None
-        )
-        smsc_end = process_cpu_seconds(smsc)
-        smsc_ms = (
-            round((smsc_end - smsc_start) * 1000 / len(done), 3)
-            if smsc_start is not None and smsc_end is not None and done
             else None
         )
         result: dict[str, Any] = {
@@ -366,8 +366,13 @@ async def run(
                 # last webhook (all threads): steadier than rates on a machine whose speed varies.
                 "server_cpu_ms_per_message": cpu_ms,
                 # the SMSC simulator's (SMPP rounds): the built-in simulator's is in the server's
-                "smsc_cpu_ms_per_message": smsc_ms,
+                "smsc_cpu_ms_per_message": (
+                    round((smsc_end - smsc_start) * 1000 / len(done), 3)
+                    if smsc_start is not None and smsc_end is not None and done
+                    else None
+                ),
             },
+            **({"storage": storage} if storage else {}),
         }
         if not echo_ceiling:
             return result
@@ -408,45 +413,57 @@ async def run(
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _line(label: str, summary: dict[str, Any]) -> str:
-    s, e = summary["send"], summary["end_to_end"]
-    smsc = e.get("smsc_cpu_ms_per_message")
-    return (
-        f"{label:<14}: {s['per_second']:>8.1f} accepted/s  {e['per_second']:>8.1f} finalized/s "
-        f"({e['finalized']}/{summary['messages']})  server CPU {e['server_cpu_ms_per_message']} ms/msg"
-        + (f" + SMSC {smsc} ms/msg" if smsc is not None else "")
-        + f"  p50 {s['latency_ms']['p50']} ms  errors {s['errors']}"
-    )
+async def _storage_report(server: subprocess.Popen[bytes], db: Path) -> dict[str, Any]:
+    """Stop the server (its jobs done), checkpoint the WAL, and measure the database file."""
+    import sqlite3
 
-
-async def compare(args: argparse.Namespace) -> dict[str, Any]:
-    """Alternate rounds (simulator, smpp, simulator, smpp, …) and the median of each carrier."""
-    rounds: list[dict[str, Any]] = []
-    for i in range(args.rounds):
-        for carrier in ("simulator", "smpp"):
-            summary = await run(args, carrier, echo_ceiling=False)
-            rounds.append(summary)
-            print(_line(f"{carrier} #{i + 1}", summary), flush=True)
-
-    def median(carrier: str, section: str, key: str) -> float | None:
-        values = [r[section][key] for r in rounds if r["carrier"] == carrier]
-        return statistics.median(values) if None not in values and values else None
-
-    medians = {
-        c: {
-            "accepted_per_second": median(c, "send", "per_second"),
-            "finalized_per_second": median(c, "end_to_end", "per_second"),
-            "server_cpu_ms_per_message": median(c, "end_to_end", "server_cpu_ms_per_message"),
-            "smsc_cpu_ms_per_message": median(c, "end_to_end", "smsc_cpu_ms_per_message"),
-        }
-        for c in ("simulator", "smpp")
+    await _wait_jobs_done(db)
+    server.send_signal(signal.SIGTERM)
+    server.wait(timeout=30)
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        count = conn.execute("SELECT count(*) FROM messages").fetchone()[0]
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
+        free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        rows = conn.execute(
+            "SELECT name, sum(pgsize), sum(payload) FROM dbstat GROUP BY name ORDER BY 2 DESC"
+        ).fetchall()
+        # What a message adds: its row, its webhook events and attempts, and their indexes
+        # (without the pages every table and index of an empty schema takes).
+        own = conn.execute(
+            "SELECT sum(d.pgsize) FROM dbstat d JOIN sqlite_schema s ON s.name = d.name"
+            " WHERE s.tbl_name IN ('messages', 'webhook_events', 'webhook_attempts')"
+        ).fetchone()[0]
+    finally:
+        conn.close()
+    size = db.stat().st_size
+    return {
+        "messages": count,
+        "file_bytes": size,
+        "bytes_per_message": round(size / count, 1) if count else None,
+        "message_rows_bytes_per_message": round(own / count, 1) if count else None,
+        "free_pages_bytes": free * page,
+        "objects": {name: {"bytes": b, "payload": p} for name, b, p in rows},
     }
-    sim, smpp = medians["simulator"], medians["smpp"]
-    ratios: dict[str, float | None] = {}
-    for key in ("accepted_per_second", "finalized_per_second", "server_cpu_ms_per_message"):
-        a, b = smpp[key], sim[key]
-        ratios[key] = round(a / b, 3) if a is not None and b else None
-    return {"window": args.window, "rounds": rounds, "median": medians, "smpp_vs_simulator": ratios}
+
+
+async def _wait_jobs_done(db: Path, timeout: float = 60.0) -> None:
+    """Until no job is left queued or running (the last webhooks delivered)."""
+    import sqlite3
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        conn = sqlite3.connect(db, timeout=10)
+        try:
+            left = conn.execute(
+                "SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')"
+            ).fetchone()[0]
+        finally:
+            conn.close()
+        if left == 0:
+            return
+        await asyncio.sleep(0.2)
 
 
 def main() -> None:
@@ -464,6 +481,11 @@ def main() -> None:
     parser.add_argument("--database-url", help="database for the server this script starts")
     parser.add_argument("--e2e-timeout", type=float, default=120.0)
     parser.add_argument(
+        "--report-storage",
+        action="store_true",
+        help="print the SQLite database's bytes per message at the end (fresh database only)",
+    )
+    parser.add_argument(
         "--carrier",
         choices=["simulator", "smpp"],
         default="simulator",
@@ -472,12 +494,14 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=10, help="SMPP window of the bind")
     parser.add_argument("--rounds", type=int, default=2, help="rounds per carrier (--carrier smpp)")
     args = parser.parse_args()
+    if args.report_storage and (args.base_url or args.database_url):
+        parser.error("--report-storage measures the fresh SQLite database this script starts")
     if args.carrier == "smpp":
         if args.base_url:
             parser.error("--carrier smpp starts its own servers; drop --base-url")
-        comparison = asyncio.run(compare(args))
-        for carrier, m in comparison["median"].items():
-            print(f"median {carrier:<9}: {json.dumps(m)}")
+        comparison = asyncio.run(compare(run, args))
+        for name, m in comparison["median"].items():
+            print(f"median {name:<9}: {json.dumps(m)}")
         print(f"smpp / simulator: {json.dumps(comparison['smpp_vs_simulator'])}")
         print(json.dumps(comparison))
         return
@@ -494,6 +518,16 @@ def main() -> None:
         f"echo ceiling  : {c['per_second']:>8.1f} requests/s   p50 {c['latency_ms']['p50']} ms   "
         f"p99 {c['latency_ms']['p99']} ms"
     )
+    if "storage" in summary:
+        st = summary["storage"]
+        print(
+            f"storage       : {st['bytes_per_message']} bytes per message "
+            f"({st['file_bytes']} bytes, {st['messages']} messages, "
+            f"{st['free_pages_bytes']} bytes free); messages, webhook events and attempts with "
+            f"their indexes: {st['message_rows_bytes_per_message']} bytes per message"
+        )
+        for name, o in list(st["objects"].items())[:14]:
+            print(f"  {name:<44} {o['bytes']:>10} bytes  ({o['payload']} payload)")
     print(json.dumps(summary))
 
 

@@ -26,6 +26,7 @@ from signalpost.kit.jsonio import JSONResponse
 from signalpost.kit.limits import RequestGuard, RequestLimits
 from signalpost.kit.metrics import CountRequests, ProcessMetrics
 from signalpost.kit.queue import JobKind, Worker
+from signalpost.retention import service as retention
 from signalpost.settings import Settings
 
 log = logging.getLogger("signalpost")
@@ -124,7 +125,7 @@ async def prepare(ctx: AppContext) -> accounts.Bootstrap:
     """Migrate the schema and make sure the default organization and keys exist."""
     await migrate.upgrade(ctx.db)
     async with ctx.db.transaction() as uow:
-        return await accounts.bootstrap(uow, ctx.settings.api_key)
+        return await accounts.bootstrap(uow, ctx.settings.api_key, ctx.settings.signing_key_pair)
 
 
 class _Application(FastAPI):
@@ -171,11 +172,15 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAP
 
             await start_carriers(ctx)  # this process takes part in holding the SMPP binds
         tasks = [asyncio.create_task(w.run()) for w in workers]
+        stop_sweep = asyncio.Event()
+        if workers:
+            tasks.append(asyncio.create_task(retention.sweep_forever(ctx.db, settings, stop_sweep)))
         try:
             yield
         finally:
             for w in workers:
                 w.stop()
+            stop_sweep.set()
             if tasks:
                 await asyncio.wait(tasks, timeout=10)
             await close_resources(ctx)

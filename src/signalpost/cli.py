@@ -135,6 +135,7 @@ def worker(
 ) -> None:
     """Run job workers only (scale out: run several, on PostgreSQL). Stops cleanly on SIGTERM."""
     from signalpost.kit.queue import Worker
+    from signalpost.retention import service as retention
 
     settings = settings_from(config, database_url=database_url)
     logs.configure(settings.log_level, settings.log_format)
@@ -167,7 +168,11 @@ def worker(
         from signalpost.carriers import start_carriers
 
         await start_carriers(ctx)  # this process takes part in holding the SMPP binds
+        stop_sweep = asyncio.Event()
+        sweep = asyncio.create_task(retention.sweep_forever(ctx.db, settings, stop_sweep))
         await asyncio.gather(*(w.run() for w in workers))
+        stop_sweep.set()
+        await sweep
 
     tune_gc()
     run_with_context(settings, go, create=True)  # like `serve`, a worker migrates a new database

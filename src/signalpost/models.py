@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 
 from signalpost.kit.db import UTCDateTime
+from signalpost.kit.packed import PackedJSON
 
 metadata = MetaData(
     naming_convention={
@@ -268,7 +269,7 @@ messages = Table(
     ),
     Column("direction", String(8), nullable=False),  # outbound | inbound
     Column("type", String(10), nullable=False),  # SMS | MMS | WHATSAPP
-    Column("messaging_profile_id", ID, nullable=True, index=True),
+    Column("messaging_profile_id", ID, nullable=True),  # no query looks messages up by it
     Column("sender_kind", String(16), nullable=True),  # long_code|toll_free|short_code|alphanumeric
     Column("from_number", String(64), nullable=False),
     Column("from_carrier", String(100), nullable=False, default=""),
@@ -291,11 +292,11 @@ messages = Table(
     Column("num_chars", Integer, nullable=False),
     Column("smart_encoding_applied", Boolean, nullable=False, default=False),
     Column("tags", JSON, nullable=False),
-    Column("cost", JSON, nullable=True),
-    Column("cost_breakdown", JSON, nullable=True),
+    Column("cost", PackedJSON, nullable=True),  # compressed on SQLite (kit.packed)
+    Column("cost_breakdown", PackedJSON, nullable=True),
     Column("errors", JSON, nullable=False),
     Column("body", JSON, nullable=True),
-    Column("request", JSON, nullable=True),  # the accepted request fields, as sent
+    Column("request", PackedJSON, nullable=True),  # the accepted request fields, as sent
     Column("group_id", ID, nullable=True, index=True),
     Column("autoresponse_type", String(16), nullable=True),
     Column("carrier_message_id", String(64), nullable=True, index=True),
@@ -344,7 +345,8 @@ webhook_events = Table(
     ),
     Column("event_type", String(64), nullable=False),
     Column("message_id", ID, nullable=True, index=True),
-    Column("payload", JSON, nullable=False),  # the `data` object of the body
+    # The `data` object of the body, compressed (kit.packed): most of an event's bytes.
+    Column("payload", PackedJSON, nullable=False),
     Column("envelope", String(8), nullable=False, default="event"),  # event | bare
     Column("urls", JSON, nullable=False),  # ordered [primary, failover] candidates
     Column("status", String(16), nullable=False),  # pending | delivered | failed
@@ -365,16 +367,15 @@ webhook_attempts = Table(
         ID,
         ForeignKey("webhook_events.id", ondelete="CASCADE"),
         nullable=False,
-        index=True,
-    ),
+    ),  # looked up through uq_webhook_attempts_event_attempt (event_id, attempt)
     Column("url", Text, nullable=False),
     Column("attempt", Integer, nullable=False),
     Column("status_code", Integer, nullable=True),
     Column("latency_ms", Float, nullable=True),
     Column("response_body", Text, nullable=True),
     Column("error", Text, nullable=True),
-    Column("request_headers", JSON, nullable=True),  # [[name, value], ...] as sent
-    Column("response_headers", JSON, nullable=True),
+    Column("request_headers", PackedJSON, nullable=True),  # [[name, value], ...] as sent
+    Column("response_headers", PackedJSON, nullable=True),
     Column("started_at", UTCDateTime(), nullable=False),
     Column("finished_at", UTCDateTime(), nullable=False),
     # An attempt is recorded once, even when a crashed worker's job is run again.

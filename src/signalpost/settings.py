@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import types
+import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -13,6 +15,54 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from signalpost.kit.signing import KeyPair, parse_private_key
+
+
+def read_secret_file(path: Path) -> SecretStr:
+    """A secret kept in a file (a mounted secret, a file only the service user may read): its
+    text, without the trailing newline editors and `echo` add."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        # The reason (missing, not readable), never the content.
+        raise ValueError(f"cannot read secret file {path}: {type(exc).__name__}") from None
+    return SecretStr(text.rstrip("\r\n"))
+
+
+def _is_secret(annotation: Any) -> bool:
+    if annotation is SecretStr:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or origin is types.UnionType:
+        return SecretStr in typing.get_args(annotation)
+    return False
+
+
+class SecretsFromFiles(BaseModel):
+    """Secrets given inline or from a file: for each `SecretStr` field `x` with a `x_file: Path |
+    None` field next to it, a path set in `x_file` fills `x` with that file's content.
+
+    Settings models with secrets derive from it (e.g. `SIGNALPOST_SIGNING_KEY` or
+    `SIGNALPOST_SIGNING_KEY_FILE`; in the TOML file `signing_key` or `signing_key_file`; nested
+    tables the same way). A secret is kept as `SecretStr`: shown as `**********` in reprs, logs and
+    errors; `get_secret_value()` where it is used.
+    """
+
+    @model_validator(mode="after")
+    def _secrets_from_files(self) -> Self:
+        fields = type(self).model_fields
+        for name, info in fields.items():
+            file_field = f"{name}_file"
+            if not _is_secret(info.annotation) or file_field not in fields:
+                continue
+            path = getattr(self, file_field)
+            if path is None:
+                continue
+            if getattr(self, name) is not None:
+                raise ValueError(f"set {name} or {file_field}, not both")
+            object.__setattr__(self, name, read_secret_file(Path(path)))
+        return self
 
 
 class RateLimits(BaseModel):
@@ -83,7 +133,7 @@ class Route(BaseModel):
     fallback: str | None = None  # overrides the carrier's own fallback
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, SecretsFromFiles):
     """signalpost configuration: env vars `SIGNALPOST_*`, an optional TOML file, CLI flags."""
 
     model_config = SettingsConfigDict(
@@ -130,6 +180,11 @@ class Settings(BaseSettings):
     schedule_min_lead_seconds: float = Field(default=300.0, ge=0)
     schedule_max_lead_seconds: float = Field(default=5 * 24 * 3600, gt=0)
     idempotency_ttl_seconds: float = Field(default=24 * 3600, gt=0)
+    # Messages, webhook events and attempts, failed jobs, idempotency records and link clicks older
+    # than this many days are purged in the background (signalpost.retention); 0 keeps everything.
+    retention_days: float = Field(default=30.0, ge=0)
+    retention_interval: float = Field(default=600.0, gt=0)  # seconds between sweeps
+    retention_batch: int = Field(default=200, ge=1, le=10_000)  # rows per delete transaction
     media_fetch_timeout: float = Field(default=10.0, gt=0)  # per MMS media download
     # Request limits (kit.limits): larger bodies get 413, more or larger headers 431, a body that
     # does not arrive in time 408.
@@ -142,7 +197,15 @@ class Settings(BaseSettings):
     outbound_allow_private: bool = True
     outbound_allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
     rate_limits: RateLimits = Field(default_factory=RateLimits)
+    # API requests per second per API key (accounts.throttle); off unless set. Up to
+    # `api_rate_burst` requests at once (default: the rate, at least 1).
+    api_rate_limit: float | None = Field(default=None, gt=0)
+    api_rate_burst: int | None = Field(default=None, ge=1)
     pricing: dict[str, Any] | None = None  # overrides of messages.pricing.PriceTable
+    # The default organization's Ed25519 webhook signing key (base64 of the 32-byte seed, or the PEM
+    # that `openssl genpkey -algorithm ed25519` writes), kept out of the database when given.
+    signing_key: SecretStr | None = None
+    signing_key_file: Path | None = None
     config_file: Path | None = None
 
     @field_validator("outbound_allowed_networks", mode="before")
@@ -198,6 +261,18 @@ class Settings(BaseSettings):
             if c.name == name:
                 return c
         return CarrierConfig(name=name, kind="simulator")
+
+    @model_validator(mode="after")
+    def _check_signing_key(self) -> Self:
+        self.signing_key_pair  # noqa: B018 (parsed now, so a bad key stops the start)
+        return self
+
+    @property
+    def signing_key_pair(self) -> KeyPair | None:
+        """The default organization's key pair when `signing_key` (or its file) gives it."""
+        if self.signing_key is None:
+            return None
+        return parse_private_key(self.signing_key.get_secret_value())
 
     @property
     def base_url(self) -> str:

@@ -341,7 +341,7 @@ def test_health_is_computed_from_messages(
                         updated_at=now,
                     )
                 )
-            return await service.number_health(uow, number)
+            return await service.number_health(uow, account.org.id, number)
 
     health = server.run(go)
     assert health == {

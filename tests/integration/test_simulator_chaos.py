@@ -67,6 +67,8 @@ def test_chaos_from_the_cli_reaches_the_running_server(
             "chaos",
             "--expired",
             "1",
+            "--org",
+            account.org.name,
             "--database-url",
             db_url,
         ],
@@ -93,6 +95,8 @@ def test_chaos_from_the_cli_reaches_the_running_server(
             "simulator",
             "chaos",
             "--reset",
+            "--org",
+            account.org.name,
             "--database-url",
             db_url,
         ],
@@ -102,6 +106,43 @@ def test_chaos_from_the_cli_reaches_the_running_server(
         check=False,
     )
     assert reset.returncode == 0 and re.search(r"^expired +0\.0\b", reset.stdout, re.M)
+
+
+def test_chaos_belongs_to_one_organization(
+    server: RunningServer,
+    account: Account,
+    other_account: Account,
+    receiver: WebhookReceiver,
+) -> None:
+    """A's chaos fails A's messages only: B neither sees it nor has its messages touched by it."""
+    a_sender = make_sender(account.client, receiver, unique_number())
+    b_sender = make_sender(other_account.client, receiver, unique_number())
+    r = _chaos(server, account.api_key, {"sending_failed": 1.0, "extra_latency": 0.5})
+    assert r.status_code == 200, r.text
+
+    assert _chaos(server, account.api_key).json()["data"]["sending_failed"] == 1.0
+    b_view = _chaos(server, other_account.api_key).json()["data"]
+    assert b_view["sending_failed"] == 0 and b_view["extra_latency"] == 0
+
+    a_ids, b_ids = [], []
+    for i in range(3):
+        a = account.client.messages.send(from_=a_sender.number, to=f"+1415666020{i}", text="a")
+        b = other_account.client.messages.send(
+            from_=b_sender.number, to=f"+1415666021{i}", text="b"
+        )
+        assert a.data is not None and a.data.id and b.data is not None and b.data.id
+        a_ids.append(a.data.id)
+        b_ids.append(b.data.id)
+    for mid in a_ids:
+        assert _final_status(account.client, mid) == ("sending_failed", ["40008"])
+    for mid in b_ids:
+        assert _final_status(other_account.client, mid) == ("delivered", [])
+
+    # B's own setting does not change A's either.
+    _chaos(server, other_account.api_key, {"expired": 1.0})
+    assert _chaos(server, account.api_key).json()["data"]["expired"] == 0
+    _chaos(server, other_account.api_key, {})
+    _chaos(server, account.api_key, {})
 
 
 def test_bad_chaos_is_rejected_with_a_pointer(server: RunningServer, account: Account) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Annotated
 
@@ -10,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from signalpost.accounts import service
 from signalpost.accounts.service import Organization
+from signalpost.accounts.throttle import ApiThrottle
 from signalpost.context import AppContext, get_context
 from signalpost.kit.errors import ApiError
 
@@ -52,6 +54,8 @@ async def authenticate(ctx: AppContext, header: str) -> Organization:
     cached = cache.get(digest)
     now = time.monotonic()
     if cached and cached[1] > now:
+        if ctx.settings.api_rate_limit:
+            await _throttle(ctx).admit(digest)
         return cached[0]
     async with ctx.db.transaction() as uow:
         org = await service.authenticate(uow, key)
@@ -60,7 +64,18 @@ async def authenticate(ctx: AppContext, header: str) -> Organization:
     if len(cache) > 10_000:
         cache.clear()
     cache[digest] = (org, now + _TTL)
+    if ctx.settings.api_rate_limit:
+        await _throttle(ctx).admit(digest)  # known keys only: unknown ones got their 401
     return org
+
+
+def _throttle(ctx: AppContext) -> ApiThrottle:
+    throttle: ApiThrottle | None = ctx.extras.get("api_throttle")
+    if throttle is None:
+        rate = float(ctx.settings.api_rate_limit or 0)
+        burst = ctx.settings.api_rate_burst or max(1, math.ceil(rate))
+        throttle = ctx.extras["api_throttle"] = ApiThrottle(ctx.db, rate, burst)
+    return throttle
 
 
 CurrentOrg = Annotated[Organization, Depends(require_organization)]

@@ -75,3 +75,11 @@ async def revoke_api_key(uow: UnitOfWork, id_or_prefix: str, at: datetime) -> in
         .values(revoked_at=at)
     )
     return (await uow.conn.execute(q)).rowcount
+
+
+async def set_signing_key(uow: UnitOfWork, org_id: str, public_key: str, seed: str) -> None:
+    await uow.conn.execute(
+        update(organizations)
+        .where(organizations.c.id == org_id)
+        .values(public_key=public_key, signing_seed=seed)
+    )

@@ -11,7 +11,7 @@ from signalpost.accounts import repository as repo
 from signalpost.kit import ids
 from signalpost.kit.clock import utcnow
 from signalpost.kit.db import UnitOfWork
-from signalpost.kit.signing import generate_key_pair
+from signalpost.kit.signing import EXTERNAL_SEED, KeyPair, generate_key_pair
 
 DEFAULT_ORGANIZATION = "default"
 
@@ -72,11 +72,15 @@ async def add_api_key(uow: UnitOfWork, organization_id: str, key: str | None = N
     return key
 
 
-async def bootstrap(uow: UnitOfWork, fixed_key: str | None) -> Bootstrap:
+async def bootstrap(
+    uow: UnitOfWork, fixed_key: str | None, signing_key: KeyPair | None = None
+) -> Bootstrap:
     """On an empty database create the default organization, its key pair and an API key.
 
     A fixed key (`SIGNALPOST_API_KEY`) is registered for the default organization if it is not
-    known yet, so scripts and CI can use a key they chose.
+    known yet, so scripts and CI can use a key they chose. A signing key from the settings
+    (`signing_key`, `signing_key_file`) becomes the default organization's: its public key is
+    stored, its private key is not (webhooks are signed with the one in the settings).
     """
     created_key: str | None = None
     org_row = await repo.default_organization(uow)
@@ -87,6 +91,15 @@ async def bootstrap(uow: UnitOfWork, fixed_key: str | None) -> Bootstrap:
         org = _org(org_row)
         if fixed_key and not await repo.key_exists(uow, hash_key(fixed_key)):
             created_key = await add_api_key(uow, org.id, fixed_key)
+    if signing_key is not None:
+        if (org.public_key, org.signing_seed) != (signing_key.public_b64, EXTERNAL_SEED):
+            await repo.set_signing_key(uow, org.id, signing_key.public_b64, EXTERNAL_SEED)
+        org = Organization(org.id, org.name, signing_key.public_b64, EXTERNAL_SEED)
+    elif org.signing_seed == EXTERNAL_SEED:
+        raise ValueError(
+            "the default organization's webhook signing key comes from the settings "
+            "(signing_key or signing_key_file), and neither is set"
+        )
     return Bootstrap(org, created_key)
 
 

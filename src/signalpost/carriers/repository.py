@@ -35,6 +35,12 @@ async def get_state(uow: UnitOfWork, key: str) -> Any:
     return (await uow.conn.execute(q)).scalar_one_or_none()
 
 
+async def get_states(uow: UnitOfWork, keys: Sequence[str]) -> dict[str, Any]:
+    """The values stored under `keys` (missing keys left out)."""
+    q = select(server_state.c.key, server_state.c.value).where(server_state.c.key.in_(keys))
+    return {row.key: row.value for row in await uow.conn.execute(q)}
+
+
 async def set_state(uow: UnitOfWork, key: str, value: Any) -> None:
     now = utcnow()
     res = await uow.conn.execute(

@@ -28,7 +28,8 @@ Destinations `+1NPA55502XX` are simulated handsets that answer each message deli
 
 Any handset can also write first: `POST /simulator/inbound` or `signalpost inbound`.
 
-The chaos setting (`PUT /simulator/chaos`) adds a probability per failure kind and extra latency.
+The chaos setting (`PUT /simulator/chaos`) adds a probability per failure kind and extra latency;
+each organization has its own, applied to its own messages only.
 
 MMS reaches US and Canadian numbers only (as on Telnyx): an MMS to any other country, or to a short
 code, is refused at the API with 40301 or, when the profile has `mms_fall_back_to_sms`, sent as an
@@ -41,7 +42,7 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -81,15 +82,20 @@ class Chaos(BaseModel):
         )
 
 
-async def load_chaos(db: Database) -> Chaos:
+def chaos_key(organization_id: str) -> str:
+    """The `server_state` key of one organization's chaos setting."""
+    return f"{CHAOS_KEY}:{organization_id}"
+
+
+async def load_chaos(db: Database, organization_id: str) -> Chaos:
     async with db.transaction() as uow:
-        value = await repo.get_state(uow, CHAOS_KEY)
+        value = await repo.get_state(uow, chaos_key(organization_id))
     return Chaos.model_validate(value) if value else Chaos()
 
 
-async def save_chaos(db: Database, chaos: Chaos) -> None:
+async def save_chaos(db: Database, organization_id: str, chaos: Chaos) -> None:
     async with db.transaction() as uow:
-        await repo.set_state(uow, CHAOS_KEY, chaos.model_dump())
+        await repo.set_state(uow, chaos_key(organization_id), chaos.model_dump())
 
 
 MMS_COUNTRIES = frozenset({"US", "CA"})
@@ -112,19 +118,26 @@ class SimulatorCarrier:
     def __init__(self, db: Database, latency: float) -> None:
         self.db = db
         self.latency = latency
-        self._chaos: tuple[Chaos, float] | None = None
+        # Per organization: its chaos setting and when to read it again.
+        self._chaos: dict[str, tuple[Chaos, float]] = {}
 
-    async def chaos(self, uow: UnitOfWork | None = None) -> Chaos:
-        """The chaos setting, read again at most once a second (in `uow`, when given)."""
+    def forget_chaos(self, organization_id: str) -> None:
+        """Read the organization's setting again on its next message (it was just changed)."""
+        self._chaos.pop(organization_id, None)
+
+    async def chaos_of(self, uow: UnitOfWork, organization_ids: Iterable[str]) -> dict[str, Chaos]:
+        """Each organization's chaos setting, read again at most once a second."""
         now = time.monotonic()
-        if self._chaos is None or self._chaos[1] < now:
-            if uow is None:
-                chaos = await load_chaos(self.db)
-            else:
-                value = await repo.get_state(uow, CHAOS_KEY)
-                chaos = Chaos.model_validate(value) if value else Chaos()
-            self._chaos = (chaos, now + 1.0)
-        return self._chaos[0]
+        wanted = set(organization_ids)
+        stale = sorted(o for o in wanted if (c := self._chaos.get(o)) is None or c[1] < now)
+        if stale:
+            values = await repo.get_states(uow, [chaos_key(o) for o in stale])
+            if len(self._chaos) > 10_000:
+                self._chaos.clear()
+            for org in stale:
+                value = values.get(chaos_key(org))
+                self._chaos[org] = (Chaos.model_validate(value) if value else Chaos(), now + 1.0)
+        return {o: self._chaos[o][0] for o in wanted}
 
     async def close(self) -> None:
         return None
@@ -148,9 +161,11 @@ class SimulatorCarrier:
         """`submit_many` in the caller's unit of work (`carriers.base.LocalCarrier`)."""
         if not messages:
             return []
-        chaos = await self.chaos(uow)
+        chaos = await self.chaos_of(uow, {m.organization_id for m in messages})
         owners = await repo.number_owners(uow, [m.to_number for m in messages])
-        return [self._answer(m, owners.get(m.to_number), chaos) for m in messages]
+        return [
+            self._answer(m, owners.get(m.to_number), chaos[m.organization_id]) for m in messages
+        ]
 
     def _answer(
         self, message: OutboundSubmit, owner: RowMapping | None, chaos: Chaos

@@ -36,6 +36,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
 
+from signalpost.kit import packed
+
 T = TypeVar("T")
 
 
@@ -559,11 +561,15 @@ def _configure_sqlite(engine: Engine) -> None:
         # Take transaction control from the driver so BEGIN IMMEDIATE can be issued below.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
+        # Takes effect on a database still empty (before the first table), so every database this
+        # server creates can give the space of purged rows back (`PRAGMA incremental_vacuum`).
+        cur.execute("PRAGMA auto_vacuum=INCREMENTAL")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
+        dbapi_conn.create_function(packed.SQL_FUNCTION, 1, packed.sqlite_unpack, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:

@@ -8,6 +8,7 @@ padded standard base64 of the raw 32-byte key (the form `TELNYX_PUBLIC_KEY` take
 from __future__ import annotations
 
 import base64
+import binascii
 import functools
 import time
 from dataclasses import dataclass
@@ -25,6 +26,37 @@ def generate_key_pair() -> KeyPair:
     key = SigningKey.generate()
     return KeyPair(
         seed_b64=base64.b64encode(bytes(key)).decode(),
+        public_b64=base64.b64encode(bytes(key.verify_key)).decode(),
+    )
+
+
+# Stored in place of an organization's seed when its key is given in the settings instead
+# (`signing_key`): the database never holds it.
+EXTERNAL_SEED = "external"
+# DER of a PKCS#8 Ed25519 private key (RFC 8410), up to the 32-byte seed that ends it.
+_PKCS8_ED25519_PREFIX = bytes.fromhex("302e020100300506032b657004220420")
+
+
+def parse_private_key(text: str) -> KeyPair:
+    """An Ed25519 private key: base64 of the 32-byte seed (or of the 64-byte seed + public key),
+    or a PEM `PRIVATE KEY` block (PKCS#8). The error names the problem, never the key."""
+    body = text.strip()
+    if body.startswith("-----BEGIN PRIVATE KEY-----"):
+        lines = [ln for ln in body.splitlines() if ln and not ln.startswith("-----")]
+        body = "".join(lines)
+    try:
+        raw = base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("the signing key is not base64 or PEM") from None
+    if len(raw) == 48 and raw.startswith(_PKCS8_ED25519_PREFIX):
+        raw = raw[len(_PKCS8_ED25519_PREFIX) :]
+    if len(raw) == 64:
+        raw = raw[:32]
+    if len(raw) != 32:
+        raise ValueError("the signing key is not an Ed25519 private key (32-byte seed)")
+    key = SigningKey(raw)
+    return KeyPair(
+        seed_b64=base64.b64encode(raw).decode(),
         public_b64=base64.b64encode(bytes(key.verify_key)).decode(),
     )
 

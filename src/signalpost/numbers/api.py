@@ -217,7 +217,7 @@ async def list_phone_numbers(
     `sort[phone_number]`). `filter[type]=shortcode` is always empty: see `/short_codes`."""
     async with ctx.db.transaction() as uow:
         rows, total = await service.list_numbers(uow, org.id, f, sort, page)
-        health = await service.numbers_health(uow, [r["phone_number"] for r in rows])
+        health = await service.numbers_health(uow, org.id, [r["phone_number"] for r in rows])
     return page.envelope([phone_number_out(r, health[r["phone_number"]]) for r in rows], total)
 
 
@@ -226,7 +226,7 @@ async def retrieve_phone_number(ctx: Ctx, org: CurrentOrg, id: str) -> dict[str,
     """A phone number with its messaging settings; `id` is its resource id or the +E.164 number."""
     async with ctx.db.transaction() as uow:
         row = await service.require_number(uow, org.id, id)
-        health = await service.number_health(uow, row["phone_number"])
+        health = await service.number_health(uow, org.id, row["phone_number"])
     return {"data": phone_number_out(row, health)}
 
 
@@ -238,7 +238,7 @@ async def update_phone_number(
     it), `messaging_product`, `tags` (replaced)."""
     async with ctx.db.transaction() as uow:
         row = await service.update_messaging(uow, org.id, id, body)
-        health = await service.number_health(uow, row["phone_number"])
+        health = await service.number_health(uow, org.id, row["phone_number"])
     return {"data": phone_number_out(row, health)}
 
 

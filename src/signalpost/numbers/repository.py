@@ -191,8 +191,11 @@ class TrafficCounts:
     inbound: int = 0
 
 
-async def traffic_counts(uow: UnitOfWork, e164s: Sequence[str]) -> dict[str, TrafficCounts]:
-    """Per number: messages sent from it (all, finalized, delivered, spam-blocked) and received."""
+async def traffic_counts(
+    uow: UnitOfWork, organization_id: str, e164s: Sequence[str]
+) -> dict[str, TrafficCounts]:
+    """Per number: the organization's messages sent from it (all, finalized, delivered,
+    spam-blocked) and received (another organization's messages with the number never count)."""
     m = messages.c
     errors_text = cast(m.errors, String)
     spam = or_(*(errors_text.contains(f'"{code}"') for code in SPAM_CODES))
@@ -210,14 +213,22 @@ async def traffic_counts(uow: UnitOfWork, e164s: Sequence[str]) -> dict[str, Tra
                 total(m.to_status == "delivered"),
                 total(spam),
             )
-            .where(m.direction == "outbound", m.from_number.in_(chunk))
+            .where(
+                m.direction == "outbound",
+                m.from_number.in_(chunk),
+                m.organization_id == organization_id,
+            )
             .group_by(m.from_number)
         )
         for number, sent, finalized, delivered, spammed in await uow.conn.execute(sent_q):
             out[number] = TrafficCounts(int(sent), int(finalized), int(delivered), int(spammed))
         recv_q = (
             select(m.to_number, func.count())
-            .where(m.direction == "inbound", m.to_number.in_(chunk))
+            .where(
+                m.direction == "inbound",
+                m.to_number.in_(chunk),
+                m.organization_id == organization_id,
+            )
             .group_by(m.to_number)
         )
         for number, received in await uow.conn.execute(recv_q):

@@ -123,20 +123,22 @@ def _health(c: TrafficCounts) -> dict[str, Any]:
     }
 
 
-async def numbers_health(uow: UnitOfWork, e164s: Sequence[str]) -> dict[str, dict[str, Any]]:
+async def numbers_health(
+    uow: UnitOfWork, organization_id: str, e164s: Sequence[str]
+) -> dict[str, dict[str, Any]]:
     """`number_health` for many numbers in two queries, keyed by number."""
-    counts = await repo.traffic_counts(uow, list(e164s))
+    counts = await repo.traffic_counts(uow, organization_id, list(e164s))
     return {n: _health(counts.get(n, TrafficCounts())) for n in e164s}
 
 
-async def number_health(uow: UnitOfWork, phone_number: str) -> dict[str, Any]:
+async def number_health(uow: UnitOfWork, organization_id: str, phone_number: str) -> dict[str, Any]:
     """The `health` object of a number, from the messages it sent and received.
 
     `message_count`: outbound messages from it; `success_ratio`: delivered / finalized (1.0 before
     any is finalized); `spam_ratio`: spam-blocked (40002, 40003, 40015) / sent;
     `inbound_outbound_ratio`: received / sent (received when nothing was sent).
     """
-    return (await numbers_health(uow, [phone_number]))[phone_number]
+    return (await numbers_health(uow, organization_id, [phone_number]))[phone_number]
 
 
 # --- phone numbers and their messaging settings -----------------------------------------------

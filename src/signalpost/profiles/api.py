@@ -173,7 +173,9 @@ async def list_phone_numbers(
     """Phone numbers assigned to the profile, with their messaging settings."""
     async with ctx.db.transaction() as uow:
         rows, total = await service.list_phone_numbers(uow, org, profile_id, page)
-        health = await numbers_service.numbers_health(uow, [r["phone_number"] for r in rows])
+        health = await numbers_service.numbers_health(
+            uow, org.id, [r["phone_number"] for r in rows]
+        )
     return page.envelope([phone_number_out(r, health[r["phone_number"]]) for r in rows], total)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from signalpost.accounts.deps import Ctx, CurrentOrg
-from signalpost.carriers.simulator import Chaos, load_chaos, save_chaos
+from signalpost.carriers.simulator import Chaos, SimulatorCarrier, load_chaos, save_chaos
 from signalpost.messages import inbound, media
 from signalpost.messages.schemas import inbound_payload
 from signalpost.simulator.schemas import SimulatedInbound
@@ -19,14 +19,18 @@ log = logging.getLogger("signalpost.simulator")
 public_router = APIRouter(prefix="/simulator", tags=["simulator"])
 
 
-@public_router.get("/chaos", summary="Read the simulator's chaos setting")
+@public_router.get("/chaos", summary="Read your organization's simulator chaos setting")
 async def get_chaos(ctx: Ctx, org: CurrentOrg) -> dict[str, Any]:
-    return {"data": (await load_chaos(ctx.db)).model_dump()}
+    return {"data": (await load_chaos(ctx.db, org.id)).model_dump()}
 
 
-@public_router.put("/chaos", summary="Set failure probabilities and extra latency of the simulator")
+@public_router.put(
+    "/chaos",
+    summary="Set failure probabilities and extra latency of the simulator for your organization",
+)
 async def put_chaos(body: Chaos, ctx: Ctx, org: CurrentOrg) -> dict[str, Any]:
-    await save_chaos(ctx.db, body)
+    """Applies to this organization's messages only; other organizations keep their own."""
+    await save_chaos(ctx.db, org.id, body)
     log.info(
         "simulator chaos set by organization %s: %s",
         org.name,
@@ -34,8 +38,8 @@ async def put_chaos(body: Chaos, ctx: Ctx, org: CurrentOrg) -> dict[str, Any]:
         extra={"organization_id": org.id, "chaos": body.model_dump()},
     )
     carrier = ctx.extras.get("carrier")
-    if carrier is not None:
-        carrier._chaos = None  # take effect at once in this process
+    if isinstance(carrier, SimulatorCarrier):
+        carrier.forget_chaos(org.id)  # take effect at once in this process
     return {"data": body.model_dump()}
 
 

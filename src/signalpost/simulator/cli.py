@@ -29,10 +29,15 @@ def register(app: typer.Typer) -> None:
             float | None, typer.Option(help="Seconds added to receipts.")
         ] = None,
         reset: Annotated[bool, typer.Option("--reset", help="Back to no chaos.")] = False,
+        org: Annotated[
+            str | None,
+            typer.Option("--org", help="Organization name or id (default: the first)."),
+        ] = None,
         config: Annotated[Path | None, typer.Option("--config")] = None,
         database_url: Annotated[str | None, typer.Option("--database-url")] = None,
     ) -> None:
-        """Show the chaos setting, or change the values given."""
+        """Show an organization's chaos setting, or change the values given."""
+        from signalpost.accounts.service import find_organization
 
         settings = settings_from(config, database_url=database_url)
         changes = {
@@ -49,10 +54,14 @@ def register(app: typer.Typer) -> None:
         }
 
         async def go(ctx: AppContext) -> Chaos:
-            current = Chaos() if reset else await load_chaos(ctx.db)
+            async with ctx.db.transaction() as uow:
+                found = await find_organization(uow, org)
+            if found is None:
+                raise ValueError(f"no organization {org!r}")
+            current = Chaos() if reset else await load_chaos(ctx.db, found.id)
             if changes or reset:
                 current = Chaos.model_validate({**current.model_dump(), **changes})
-                await save_chaos(ctx.db, current)
+                await save_chaos(ctx.db, found.id, current)
             return current
 
         try:

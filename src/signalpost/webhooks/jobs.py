@@ -149,7 +149,9 @@ async def deliver_batch(
         states, first = await _read_states(uow, sorted({e for _, e in items}))
     plan = _plan(items, states, first, config, (now or utcnow()).timestamp())
     unsigned = plan.unsigned
-    signed = await _sign([(seed, body) for _, _, _, body, seed in unsigned], config.user_agent)
+    signed = await _sign(
+        [(config.seed(seed), body) for _, _, _, body, seed in unsigned], config.user_agent
+    )
     posts = [
         _Post(job, event_id, step, body, headers)
         for (job, event_id, step, body, _), headers in zip(unsigned, signed, strict=True)

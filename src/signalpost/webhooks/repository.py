@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, and_, bindparam, case, cast, func, or_, select, update
+from sqlalchemy import Text, and_, bindparam, case, cast, func, or_, select, type_coerce, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.sql.elements import ColumnElement
 
 from signalpost.kit.db import UnitOfWork
+from signalpost.kit.packed import PackedJSONText, packed_text
 from signalpost.models import organizations, webhook_attempts, webhook_events
 
 # When an event's last attempt ended; looked up only for events tried before (most are on their
@@ -35,7 +36,7 @@ _DELIVERY_STATES = (
         webhook_events.c.status,
         webhook_events.c.attempts,
         # The payload as stored JSON text: the body is spliced around it, not decoded and encoded.
-        cast(webhook_events.c.payload, Text).label("payload_json"),
+        type_coerce(webhook_events.c.payload, PackedJSONText()).label("payload_json"),
         organizations.c.signing_seed,
         _LAST_FINISHED.label("last_attempt_finished_at"),
     )
@@ -182,7 +183,7 @@ def _conditions(organization_id: str, f: DeliveryQuery) -> list[ColumnElement[bo
             or_(
                 e.id.contains(text, autoescape=True),
                 e.event_type.contains(text, autoescape=True),
-                cast(e.payload, Text).contains(text, autoescape=True),
+                packed_text(e.payload).contains(text, autoescape=True),
             )
         )
     if f.attempts_contains:

@@ -25,7 +25,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -39,7 +39,7 @@ from signalpost.kit.httpclient import ConnectError, HttpClient
 from signalpost.kit.jsonio import dumps
 from signalpost.kit.netguard import Blocked
 from signalpost.kit.queue import enqueue_many
-from signalpost.kit.signing import Signer
+from signalpost.kit.signing import EXTERNAL_SEED, Signer
 from signalpost.models import webhook_events
 from signalpost.webhooks import repository as repo
 from signalpost.webhooks.repository import AttemptRecord, DeliveryQuery
@@ -223,14 +223,27 @@ class DeliveryConfig:
     attempts_per_url: int
     retry_base: float
     user_agent: str = USER_AGENT
+    # The seed of the key in the settings (`signing_key`), for organizations stored with
+    # `EXTERNAL_SEED`; kept out of reprs.
+    external_seed: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Any) -> DeliveryConfig:
+        pair = settings.signing_key_pair
         return cls(
             timeout=float(settings.webhook_timeout),
             attempts_per_url=int(settings.webhook_attempts),
             retry_base=float(settings.webhook_retry_base),
+            external_seed=pair.seed_b64 if pair is not None else None,
         )
+
+    def seed(self, stored: str) -> str:
+        """The seed to sign with for an organization's stored seed."""
+        if stored != EXTERNAL_SEED:
+            return stored
+        if self.external_seed is None:
+            raise RuntimeError("the signing key is configured outside the database but not given")
+        return self.external_seed
 
 
 @dataclass(frozen=True)

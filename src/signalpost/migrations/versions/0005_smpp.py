@@ -1,7 +1,7 @@
 """SMPP: bind leases, the carrier message id correlator, inbound part reassembly, duplicates
 
 Revision ID: 0005
-Revises: 0001
+Revises: 0002
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import signalpost.kit.db
 
 revision: str = "0005"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
