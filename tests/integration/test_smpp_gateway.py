@@ -268,7 +268,7 @@ def test_cli_carriers_list_and_status(server: RunningServer, sim: SmscSim) -> No
     def status() -> dict[str, Any] | None:
         done = CliRunner().invoke(app, ["carriers", "status", "--json"], env=env)
         assert done.exit_code == 0, done.output
-        (bind,) = json.loads(done.output)
+        (bind,) = json.loads(done.stdout)  # the database line goes to stderr
         return bind if bind["state"] == "bound" else None
 
     bind = wait_until(status)
