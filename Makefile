@@ -41,7 +41,7 @@ format: $(TEST_STAMP)
 	$(BIN)/ruff check --fix src tests bench
 
 bench: $(TEST_STAMP)
-	$(BIN)/python bench/send_throughput.py
+	$(BIN)/python bench/send_throughput.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) signalpost.db signalpost.db-wal signalpost.db-shm .pytest_cache .mypy_cache .ruff_cache

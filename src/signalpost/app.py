@@ -43,6 +43,7 @@ FEATURES = (
     "webhooks",
     "links",
     "simulator",
+    "gateway",
     "inbox",
     "metrics",
 )
@@ -215,6 +216,10 @@ def create_app(settings: Settings, *, run_workers: bool | None = None) -> FastAP
             settings.workers if workers_enabled else 0,
             before_claim=foreground.wait_quiet,  # requests first (kit.foreground)
         )
+        if workers:
+            from signalpost.carriers import start_carriers
+
+            await start_carriers(ctx)  # this process takes part in holding the SMPP binds
         tasks = [asyncio.create_task(w.run()) for w in workers]
         stop_sweep = asyncio.Event()
         if workers:

@@ -158,6 +158,9 @@ def worker(
             logging.getLogger("signalpost").info(started)
         else:
             print(started, flush=True)
+        from signalpost.carriers import start_carriers
+
+        await start_carriers(ctx)  # this process takes part in holding the SMPP binds
         stop_sweep = asyncio.Event()
         sweep = asyncio.create_task(retention.sweep_forever(ctx.db, settings, stop_sweep))
         await asyncio.gather(*(w.run() for w in workers))
@@ -311,7 +314,16 @@ def keys_public(
 
 
 # Feature commands: `signalpost.<feature>.cli` exposes `register(app)`.
-FEATURE_COMMANDS = ("numbers", "profiles", "messages", "optouts", "simulator", "links", "webhooks")
+FEATURE_COMMANDS = (
+    "numbers",
+    "profiles",
+    "messages",
+    "optouts",
+    "simulator",
+    "gateway",
+    "links",
+    "webhooks",
+)
 for _feature in FEATURE_COMMANDS:
     try:
         _module = importlib.import_module(f"signalpost.{_feature}.cli")

@@ -473,3 +473,62 @@ link_clicks = Table(
     Column("ip", String(64), nullable=True),
     Column("is_bot", Boolean, nullable=False, default=False),
 )
+
+# --- carriers: SMPP -----------------------------------------------------------------------------
+
+# A configured bind and its lease: the process in `holder` holds the bind until `lease_until`
+# (renewed while it lives); `state` and `stats` are what it last reported (carriers status).
+smpp_binds = Table(
+    "smpp_binds",
+    metadata,
+    Column("key", String(200), primary_key=True),  # carrier/index/mode
+    Column("carrier", String(60), nullable=False, index=True),
+    Column("holder", String(200), nullable=True),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    Column("state", String(20), nullable=False),
+    Column("stats", JSON, nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# The correlator: a carrier's message id → (message, part), written when submit_sm_resp accepted
+# the part; a receipt on any bind, in any process, finds its part here. `expires_at` (the message's
+# validity) ends a part that never got a receipt as `delivery_unconfirmed`.
+smpp_parts = Table(
+    "smpp_parts",
+    metadata,
+    Column("carrier", String(60), primary_key=True),
+    Column("carrier_message_id", String(100), primary_key=True),
+    Column("message_id", ID, nullable=False, index=True),
+    Column("part", Integer, nullable=False),
+    Column("parts", Integer, nullable=False),
+    Column("status", String(30), nullable=False),  # sent, then the receipt's final status
+    Column("error_code", String(10), nullable=True),
+    Column("expires_at", UTCDateTime(), nullable=False, index=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# Parts of concatenated inbound messages (MO) waiting for the rest, from any bind or process. A
+# part received twice is stored once (the key); `done` parts stay until `expires_at` so that a
+# repeated part does not start the message again.
+smpp_mo_parts = Table(
+    "smpp_mo_parts",
+    metadata,
+    Column("key", String(200), primary_key=True),  # carrier/source/destination/reference/total
+    Column("seq", Integer, primary_key=True),
+    Column("total", Integer, nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("destination", String(32), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("done", Boolean, nullable=False, default=False),
+    Column("received_at", UTCDateTime(), nullable=False, index=True),
+    Column("expires_at", UTCDateTime(), nullable=False, index=True),
+)
+
+# Inbound deliver_sm seen recently (a digest of the PDU's content): one repeated by the SMSC is
+# acknowledged and not delivered twice.
+smpp_seen = Table(
+    "smpp_seen",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("expires_at", UTCDateTime(), nullable=False, index=True),
+)

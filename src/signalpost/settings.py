@@ -7,7 +7,7 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -78,6 +78,61 @@ class RateLimits(BaseModel):
     max_backlog_seconds: float = Field(default=4 * 3600, gt=0)
 
 
+class SmppBind(BaseModel):
+    """One SMPP bind of a carrier (`[[carriers.binds]]`); held by one process at a time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str
+    port: int = Field(ge=1, le=65535)
+    system_id: str = Field(max_length=15)
+    password: str = Field(default="", max_length=8)
+    system_type: str = Field(default="", max_length=12)
+    # "transmitter_receiver" opens two sessions (a transmitter and a receiver) for this bind.
+    bind_mode: Literal["transceiver", "transmitter_receiver"] = "transceiver"
+    window: int = Field(default=10, ge=1, le=1000)
+    messages_per_second: float | None = Field(default=None, gt=0)
+    source_ton: int | None = Field(default=None, ge=0, le=6)
+    source_npi: int | None = Field(default=None, ge=0, le=18)
+    destination_ton: int = Field(default=1, ge=0, le=6)
+    destination_npi: int = Field(default=1, ge=0, le=18)
+    enquire_link_interval: float = Field(default=30.0, gt=0)
+    registered_delivery: int = Field(default=1, ge=0, le=255)
+    response_timeout: float = Field(default=10.0, gt=0)
+
+
+class CarrierConfig(BaseModel):
+    """A carrier (`[[carriers]]`): the simulator, or an SMPP account with its binds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    kind: Literal["smpp", "simulator"]
+    binds: list[SmppBind] = Field(default_factory=list)
+    fallback: str | None = None  # used while this carrier has no bound session
+
+    @model_validator(mode="after")
+    def _binds_for_smpp(self) -> CarrierConfig:
+        if self.kind == "smpp" and not self.binds:
+            raise ValueError(f"carrier {self.name!r}: an smpp carrier needs [[carriers.binds]]")
+        if self.kind == "simulator" and self.binds:
+            raise ValueError(f"carrier {self.name!r}: the simulator has no binds")
+        return self
+
+
+class Route(BaseModel):
+    """A row of the route table (`[[routes]]`): the first row that matches a message chooses its
+    carrier; a row without conditions matches every message."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    carrier: str
+    prefix: str | None = Field(default=None, pattern=r"^\+?[0-9]{1,15}$")  # of the destination
+    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")  # of the destination
+    messaging_profile_id: str | None = None
+    fallback: str | None = None  # overrides the carrier's own fallback
+
+
 class Settings(BaseSettings, SecretsFromFiles):
     """signalpost configuration: env vars `SIGNALPOST_*`, an optional TOML file, CLI flags."""
 
@@ -113,7 +168,19 @@ class Settings(BaseSettings, SecretsFromFiles):
     opentelemetry: bool = False
     # Serve the send endpoints through kit.fastlane (same answers, a fraction of the CPU).
     fast_lane: bool = True
-    carrier: str = "simulator"
+    carrier: str = "simulator"  # the default carrier when `default_carrier` is not set
+    default_carrier: str | None = None
+    carriers: list[CarrierConfig] = Field(default_factory=list)
+    routes: list[Route] = Field(default_factory=list)
+    # A bind's lease in the database: its holder renews it every third of this; another process
+    # takes the bind over this long after the holder stopped renewing (died).
+    smpp_lease_seconds: float = Field(default=6.0, ge=1, le=300)
+    # Parts of a concatenated inbound message are joined when all are in, or after this long with
+    # those received so far.
+    smpp_reassembly_seconds: float = Field(default=60.0, gt=0)
+    # An inbound deliver_sm identical to one received this recently (the SMSC sending it again
+    # because it saw no answer) is acknowledged and not delivered twice.
+    smpp_duplicate_seconds: float = Field(default=120.0, ge=0)
     simulator_latency: float = Field(default=0.05, ge=0)
     webhook_timeout: float = Field(default=2.0, gt=0)
     webhook_attempts: int = Field(default=3, ge=1)
@@ -176,6 +243,33 @@ class Settings(BaseSettings, SecretsFromFiles):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings)
+
+    @model_validator(mode="after")
+    def _carriers_known(self) -> Settings:
+        names = [c.name for c in self.carriers]
+        if len(set(names)) != len(names):
+            raise ValueError("carrier names must be unique")
+        known = {*names, "simulator"}
+        wanted: list[tuple[str, str | None]] = [
+            ("default_carrier", self.default_carrier or self.carrier)
+        ]
+        wanted += [(f"{c.name}.fallback", c.fallback) for c in self.carriers if c.fallback]
+        for i, r in enumerate(self.routes):
+            wanted += [(f"routes[{i}].carrier", r.carrier), (f"routes[{i}].fallback", r.fallback)]
+        for where, name in wanted:
+            if name is not None and name not in known:
+                raise ValueError(f"{where}: unknown carrier {name!r} (known: {sorted(known)})")
+        return self
+
+    @property
+    def effective_default_carrier(self) -> str:
+        return self.default_carrier or self.carrier
+
+    def carrier_config(self, name: str) -> CarrierConfig:
+        for c in self.carriers:
+            if c.name == name:
+                return c
+        return CarrierConfig(name=name, kind="simulator")
 
     @model_validator(mode="after")
     def _check_signing_key(self) -> Self:

@@ -318,6 +318,54 @@ Kind = Literal["one", "page", "list", "bare"]
 
 # (method, path pattern, object, how it is wrapped): `one` is `{"data": obj}`, `page` a page of
 # them with `meta`, `list` `{"data": [obj, …]}`, `bare` the object itself.
+
+
+class ConfiguredBind(TypedDict):
+    key: str
+    host: str
+    port: int
+    system_id: str
+    bind_mode: str
+    window: int
+    messages_per_second: float | None
+
+
+class ConfiguredCarrier(TypedDict):
+    name: str
+    kind: str
+    fallback: NotRequired[str | None]
+    binds: list[ConfiguredBind]
+
+
+class BindState(TypedDict):
+    bind: str
+    carrier: str
+    address: str
+    system_id: str
+    state: str
+    holder: str | None
+    lease_until: DateTime | None
+    window: int
+    in_flight: int
+    submitted: int
+    failed: int
+    throttled: int
+    receipts: int
+    inbound: int
+    last_receipt_at: DateTime | None
+    last_error: str | None
+    last_error_at: DateTime | None
+
+
+class CarrierStatus(TypedDict):
+    """`GET /admin/carriers`: the carriers and routes as configured and each SMPP bind's state."""
+
+    default_carrier: str
+    carriers: list[ConfiguredCarrier]
+    routes: list[dict[str, Any]]
+    binds: list[BindState]
+
+
 _ROUTES: tuple[tuple[str, str, type[Any], Kind], ...] = (
     ("post", r"^/v2/messages(/[a-z_]+)?$", Message, "one"),
     ("get", r"^/v2/messages/\{message_id\}$", Message, "one"),
@@ -410,6 +458,7 @@ _ROUTES: tuple[tuple[str, str, type[Any], Kind], ...] = (
     ("get", r"^/analytics/messages/\{message_id\}/links$", ShortLink, "list"),
     ("get", r"^/v2/messaging_url_domains$", UrlDomain, "page"),
     ("get|put", r"^/simulator/chaos$", Chaos, "one"),
+    ("get", r"^/admin/carriers$", CarrierStatus, "one"),
 )
 ROUTE_MODELS = [(m, re.compile(p), model, kind) for m, p, model, kind in _ROUTES]
 

@@ -28,6 +28,7 @@ class OutboundSubmit:
     parts: int
     encoding: str
     attempt: int  # 1 for the first submission of this message
+    messaging_profile_id: str | None = None  # for the route table
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,9 @@ class Receipt:
 
 @dataclass(frozen=True)
 class SubmitResult:
-    outcome: Literal["accepted", "rejected", "throttled"]
+    # "deferred": handed to the process that holds a bind of the message's carrier; the message
+    # stays `sending` and that process records the answer.
+    outcome: Literal["accepted", "rejected", "throttled", "deferred"]
     carrier_message_id: str | None = None
     error_code: str | None = None
     retry_after: float = 0.0
@@ -65,6 +68,37 @@ class Carrier(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class MessageEvents(Protocol):
+    """What a carrier that answers on its own (an SMPP bind) needs of the message lifecycle;
+    implemented on the messages side and handed to the carrier, so that carriers import nothing
+    of messages."""
+
+    async def sending(self, uow: UnitOfWork, message_ids: Sequence[str]) -> list[OutboundSubmit]:
+        """The messages among `message_ids` still `sending`, as submissions."""
+        ...
+
+    async def statuses(self, uow: UnitOfWork, message_ids: Sequence[str]) -> dict[str, str]:
+        """The current status of each message (missing ones left out)."""
+        ...
+
+    async def record(
+        self, uow: UnitOfWork, answers: Sequence[tuple[str, SubmitResult]]
+    ) -> dict[str, float]:
+        """Record the carrier's answers for `sending` messages (by id); returns the delays of
+        those to submit again (already queued again for it)."""
+        ...
+
+    async def finalize(
+        self, uow: UnitOfWork, receipts: Sequence[tuple[str, ReceiptStatus, str | None]]
+    ) -> None:
+        """Final statuses `(message_id, status, error_code)` of `sent` messages."""
+        ...
+
+    async def inbound(self, uow: UnitOfWork, from_: str, to: str, text: str, carrier: str) -> None:
+        """A message from a handset to one of our addresses (keywords, webhooks, …)."""
+        ...
 
 
 @runtime_checkable

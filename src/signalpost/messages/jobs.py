@@ -196,6 +196,11 @@ async def receipt_batch(db: Database, batch: Sequence[Job]) -> None:
 
 
 def kinds(ctx: AppContext) -> dict[str, JobKind]:
+    from signalpost.messages.carrier_events import CarrierEvents
+
+    # What carriers that answer on their own (SMPP) call back into (carriers.base.MessageEvents).
+    ctx.extras.setdefault("message_events", CarrierEvents(ctx))
+
     async def send(db: Database, batch: list[Job]) -> Outcomes:
         return await send_batch(ctx, db, batch)
 

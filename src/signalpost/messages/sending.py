@@ -208,6 +208,7 @@ def submission(row: Message) -> OutboundSubmit:
         parts=row["parts"],
         encoding=row["encoding"],
         attempt=row["carrier_attempts"],
+        messaging_profile_id=row["messaging_profile_id"],
     )
 
 
@@ -244,7 +245,8 @@ async def record_submissions(
     out = _Answers(utcnow())
     for message, result in answers:
         row = rows.get(message["id"])
-        if row is not None and row["to_status"] in expected:
+        # (deferred: the process holding the carrier's bind records the answer)
+        if row is not None and row["to_status"] in expected and result.outcome != "deferred":
             rows.pop(message["id"])  # one answer per message
             out.add(row, message, result)
     for status, status_changes in out.changes.items():
