@@ -78,15 +78,17 @@ class RateLimits(BaseModel):
     max_backlog_seconds: float = Field(default=4 * 3600, gt=0)
 
 
-class SmppBind(BaseModel):
-    """One SMPP bind of a carrier (`[[carriers.binds]]`); held by one process at a time."""
+class SmppBind(SecretsFromFiles):
+    """One SMPP bind of a carrier (`[[carriers.binds]]`); held by one process at a time. Its
+    password may come from a file (`password_file`) and is never shown."""
 
     model_config = ConfigDict(extra="forbid")
 
     host: str
     port: int = Field(ge=1, le=65535)
     system_id: str = Field(max_length=15)
-    password: str = Field(default="", max_length=8)
+    password: SecretStr | None = None
+    password_file: Path | None = None
     system_type: str = Field(default="", max_length=12)
     # "transmitter_receiver" opens two sessions (a transmitter and a receiver) for this bind.
     bind_mode: Literal["transceiver", "transmitter_receiver"] = "transceiver"
@@ -99,6 +101,16 @@ class SmppBind(BaseModel):
     enquire_link_interval: float = Field(default=30.0, gt=0)
     registered_delivery: int = Field(default=1, ge=0, le=255)
     response_timeout: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _password_fits(self) -> Self:
+        if len(self.password_text) > 8:
+            raise ValueError("an SMPP password has at most 8 characters")
+        return self
+
+    @property
+    def password_text(self) -> str:
+        return self.password.get_secret_value() if self.password is not None else ""
 
 
 class CarrierConfig(BaseModel):

@@ -36,7 +36,7 @@ def test_the_documented_toml_shape(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert s.effective_default_carrier == "upstream"
     (c,) = s.carriers
     (b,) = c.binds
-    assert (c.name, c.kind, b.host, b.port, b.system_id, b.password, b.window) == (
+    assert (c.name, c.kind, b.host, b.port, b.system_id, b.password_text, b.window) == (
         "upstream",
         "smpp",
         "127.0.0.1",
@@ -158,3 +158,30 @@ def test_route_table() -> None:
     assert chosen("+13125550111") == "uk"  # the route's fallback while main has no bound session
     assert chosen("+14155550111") == "simulator"  # the carrier's own fallback
     assert router.accepts_mms("+14155550111") is False
+
+
+def test_a_bind_password_from_a_file_is_never_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SIGNALPOST_CARRIERS", raising=False)
+    secret = tmp_path / "smpp-password"
+    secret.write_text("pw-file\n")
+    path = tmp_path / "signalpost.toml"
+    path.write_text(ISSUE_SHAPE.replace('password = "secret"', f'password_file = "{secret}"'))
+    s = load_settings(path)
+    (b,) = s.carriers[0].binds
+    assert b.password_text == "pw-file"
+    assert "pw-file" not in repr(s) and "pw-file" not in str(s.model_dump())
+    (spec,) = bind_specs(s.carriers)
+    assert "pw-file" not in repr(spec)
+
+
+def test_a_bind_password_longer_than_smpp_allows_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SIGNALPOST_CARRIERS", raising=False)
+    path = tmp_path / "signalpost.toml"
+    path.write_text(ISSUE_SHAPE.replace('password = "secret"', 'password = "nine-char"'))
+    with pytest.raises(ValidationError, match="at most 8") as err:
+        load_settings(path)
+    assert "nine-char" not in str(err.value)

@@ -62,7 +62,7 @@ def _session_config(carrier: str, index: int, bind: SmppBind, mode: str) -> Bind
         host=bind.host,
         port=bind.port,
         system_id=bind.system_id,
-        password=bind.password,
+        password=bind.password_text,
         name=f"{carrier}#{index}" + ("" if mode == "transceiver" else f"/{mode[:2]}"),
         system_type=bind.system_type,
         mode=mode,  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
@@ -57,7 +57,7 @@ class BindConfig:
     host: str
     port: int
     system_id: str
-    password: str
+    password: str = field(repr=False)  # never in logs or reprs
     name: str = ""
     system_type: str = ""
     mode: BindModeName = "transceiver"
