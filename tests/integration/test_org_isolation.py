@@ -14,14 +14,17 @@ new route cannot be added without saying how it is isolated.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import httpx
 import pytest
 
 from signalpost.app import create_app
@@ -31,14 +34,15 @@ from tests.support.isolation import World, build, call, close_clients, later
 from tests.support.receiver import WebhookReceiver
 from tests.support.server import RunningServer
 
-Expect = Literal["hidden", "listed", "own"]
+Expect = Literal["hidden", "listed", "own", "stream"]
 
 
 @dataclass(frozen=True)
 class Probe:
     """One request B makes. `hidden`: a 4xx (A's thing is not found or not usable by B);
     `listed`: a 200 list without A's things; `own`: B acting on its own behalf (any answer but a
-    5xx), which must neither reach A nor show anything of A's."""
+    5xx), which must neither reach A nor show anything of A's; `stream`: a 200 event stream, read
+    for `STREAM_SECONDS`, without A's things."""
 
     method: str
     path: str
@@ -330,6 +334,9 @@ ROUTES: dict[str, Build] = {
     "GET /v2/webhook_deliveries/{delivery_id}": lambda w: [
         Probe("GET", f"/v2/webhook_deliveries/{w.delivery}")
     ],
+    "POST /v2/webhook_deliveries/{delivery_id}/redeliver": lambda w: [
+        Probe("POST", f"/v2/webhook_deliveries/{w.delivery}/redeliver")
+    ],
     "GET /v2/messaging_url_domains": lambda w: [
         Probe("GET", "/v2/messaging_url_domains", expect="listed")
     ],
@@ -354,6 +361,16 @@ ROUTES: dict[str, Build] = {
         ),
     ],
     "GET /inbox/api/messages": lambda w: [Probe("GET", "/inbox/api/messages", expect="listed")],
+    "GET /inbox/api/events": lambda w: [
+        # Everything changed since long ago, in B's organization: nothing of A's.
+        Probe(
+            "GET", "/inbox/api/events", params={"after": "2000-01-01T00:00:00Z"}, expect="stream"
+        ),
+        Probe("GET", "/inbox/api/events", params={"message": w.message}, expect="stream"),
+    ],
+    "POST /inbox/api/webhooks/{delivery_id}/redeliver": lambda w: [
+        Probe("POST", f"/inbox/api/webhooks/{w.delivery}/redeliver")
+    ],
     "GET /inbox/api/messages/{message_id}": lambda w: [
         Probe("GET", f"/inbox/api/messages/{w.message}")
     ],
@@ -365,6 +382,8 @@ ROUTES: dict[str, Build] = {
             expect="own",
         ),
     ],
+    # the server operator's
+    "GET /admin/carriers": lambda w: [Probe("GET", "/admin/carriers")],  # 403 but for the default
 }
 
 # Routes of no organization: they are the same for every caller.
@@ -434,14 +453,17 @@ def test_organization_b_cannot_see_or_change_a(
 ) -> None:
     before = _a_sees(server, world)
     for probe in ROUTES[route](world):
-        r = call(
-            server, world.b_key, probe.method, probe.path, json=probe.body, params=probe.params
-        )
+        if probe.expect == "stream":
+            r = _read_stream(server, world.b_key, probe.path, probe.params)
+        else:
+            r = call(
+                server, world.b_key, probe.method, probe.path, json=probe.body, params=probe.params
+            )
         where = f"{probe.method} {probe.path} {probe.body or ''} -> {r.status_code} {r.text[:300]}"
         assert r.status_code < 500, where
         if probe.expect == "hidden":
             assert 400 <= r.status_code < 500 and r.status_code not in (401, 429), where
-        elif probe.expect == "listed":
+        elif probe.expect in ("listed", "stream"):
             assert r.status_code == 200, where
         asked = f"{probe.path} {probe.body or ''} {probe.params or ''}"
         leaked = sorted(m for m in world.markers() if m in r.text and m not in asked)
@@ -450,6 +472,30 @@ def test_organization_b_cannot_see_or_change_a(
         after = _a_sees(server, world)
         changed = [(b, a) for b, a in zip(before, after, strict=True) if b != a]
         assert not changed, f"{route} changed what A sees: {_diff(changed)}"
+
+
+STREAM_SECONDS = 2.0
+
+
+def _read_stream(
+    server: RunningServer, key: str, path: str, params: dict[str, str] | None
+) -> httpx.Response:
+    """What an event stream sends in its first `STREAM_SECONDS` (it would run for minutes)."""
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + STREAM_SECONDS
+    headers = {"Authorization": f"Bearer {key}"}
+    with (
+        httpx.Client(base_url=server.base_url, timeout=STREAM_SECONDS) as http,
+        http.stream("GET", path, params=params, headers=headers) as r,
+    ):
+        with contextlib.suppress(httpx.ReadTimeout):
+            for chunk in r.iter_raw():
+                chunks.append(chunk)
+                if time.monotonic() > deadline:
+                    break
+        status, response_headers = r.status_code, r.headers
+    assert any(b"event: ready" in c for c in chunks), chunks
+    return httpx.Response(status, headers=response_headers, content=b"".join(chunks))
 
 
 def _diff(changed: list[tuple[Any, Any]]) -> str:

@@ -61,3 +61,33 @@ def test_a_full_lane_does_not_hold_up_another(db_url: str) -> None:
             await eventually(lambda: len(slow_started) == 4)
 
     arun(db_url, go)
+
+
+def test_a_kind_registered_after_the_workers_start_is_run(db_url: str) -> None:
+    """A lane's workers see kinds added to the registry later (an SMPP carrier registers its
+    submit kind only once a bind is up), and stop claiming a kind taken out of it."""
+    done: list[int] = []
+
+    async def handler(uow: UnitOfWork, job: Job) -> None:
+        done.append(job.id)
+
+    async def noop(uow: UnitOfWork, job: Job) -> None:
+        return None
+
+    kinds: dict[str, JobKind] = {"t.first": JobKind(handler=noop)}
+    workers_kinds = lanes(kinds)
+
+    async def go(db: Database) -> None:
+        workers = [Worker(db, k, poll_interval=0.02) for k in workers_kinds.values()]
+        async with running(*workers):
+            kinds["t.later"] = JobKind(handler=handler)
+            async with db.transaction() as uow:
+                await enqueue(uow, "t.later", {})
+            await eventually(lambda: len(done) == 1, timeout=5)
+            del kinds["t.later"]
+            async with db.transaction() as uow:
+                await enqueue(uow, "t.later", {})
+            await asyncio.sleep(0.3)
+            assert len(done) == 1
+
+    arun(db_url, go)

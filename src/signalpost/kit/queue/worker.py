@@ -10,7 +10,7 @@ import random
 import socket
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -98,12 +98,33 @@ class JobKind:
             raise ValueError("batch_size must be positive")
 
 
-def lanes(kinds: Mapping[str, JobKind]) -> dict[str, dict[str, JobKind]]:
-    """The kinds by lane: each lane gets workers of its own (`Worker(db, lane_kinds)`)."""
-    out: dict[str, dict[str, JobKind]] = {}
-    for name, kind in kinds.items():
-        out.setdefault(kind.lane, {})[name] = kind
-    return out
+class LaneKinds(Mapping[str, JobKind]):
+    """The kinds of one lane, read live from a registry of kinds: a kind registered there later
+    (an SMPP carrier's submit kind, once one of its binds is up) is claimed by the lane's workers
+    from their next claim on, and one taken out is no longer claimed."""
+
+    def __init__(self, kinds: Mapping[str, JobKind], lane: str) -> None:
+        self._kinds = kinds
+        self.lane = lane
+
+    def __getitem__(self, name: str) -> JobKind:
+        kind = self._kinds[name]
+        if kind.lane != self.lane:
+            raise KeyError(name)
+        return kind
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([name for name, kind in list(self._kinds.items()) if kind.lane == self.lane])
+
+    def __len__(self) -> int:
+        return sum(1 for kind in list(self._kinds.values()) if kind.lane == self.lane)
+
+
+def lanes(kinds: Mapping[str, JobKind]) -> dict[str, LaneKinds]:
+    """The kinds by lane, each a live view of `kinds` (`LaneKinds`): each lane gets workers of its
+    own (`Worker(db, lane_kinds)`). The default lane is always there, for kinds added later."""
+    names = {DEFAULT_LANE} | {kind.lane for kind in kinds.values()}
+    return {lane: LaneKinds(kinds, lane) for lane in sorted(names)}
 
 
 def _default_worker_id() -> str:
@@ -176,7 +197,10 @@ class Worker:
         self._last_requeue = float("-inf")
         self._tasks: set[asyncio.Task[None]] = set()
         self._running: set[int] = set()  # ids of the jobs this worker holds
-        self.lane = "+".join(sorted({k.lane for k in kinds.values()})) or DEFAULT_LANE
+        if isinstance(kinds, LaneKinds):
+            self.lane = kinds.lane
+        else:
+            self.lane = "+".join(sorted({k.lane for k in kinds.values()})) or DEFAULT_LANE
         self.jobs_available = db.jobs_signal(self.lane)
 
     def stop(self) -> None:
