@@ -14,6 +14,14 @@ and prints a JSON summary as its last line. It is a script, not a test: `make be
 With `--report-storage` (on the fresh SQLite database this script starts) it also stops the server
 once every message is final and its webhooks delivered, checkpoints the write-ahead log and prints
 the database file's size per message, and the bytes of each table and index (SQLite's `dbstat`).
+
+`--carrier smpp` compares the two carriers in the same run: rounds (`--rounds` each) alternate
+between servers whose default carrier is the built-in simulator and servers whose default carrier
+is an SMPP bind (window `--window`) to the SMSC simulator of the test suite on loopback (its
+receipts after `--latency`, like the built-in simulator's), in the same process layout
+(`--api-processes`, `--worker-processes`, `--taskset`); it prints every round, the medians of
+each carrier, the ratios SMPP / simulator of the medians and their range over the round pairs
+(bench/smpp_carrier.py), and the JSON of it all as its last line.
 """
 
 from __future__ import annotations
@@ -35,6 +43,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from smpp_carrier import compare, smpp_settings, start_simulator
 
 ROOT = Path(__file__).resolve().parent.parent
 ECHO_APP = """
@@ -259,9 +270,14 @@ async def drive_all(
 
 
 async def start_servers(
-    args: argparse.Namespace, key: str, tmp: str, procs: list[subprocess.Popen[bytes]]
+    args: argparse.Namespace,
+    key: str,
+    tmp: str,
+    procs: list[subprocess.Popen[bytes]],
+    config: Path | None = None,
 ) -> list[str]:
-    """Start the API processes (and worker processes); their base URLs once all are ready."""
+    """Start the API processes (and worker processes), with the settings file `config` if any;
+    their base URLs once all are ready."""
     env = {
         **os.environ,
         "SIGNALPOST_DATABASE_URL": args.database_url or f"sqlite+aiosqlite:///{tmp}/bench.db",
@@ -270,6 +286,7 @@ async def start_servers(
         "SIGNALPOST_LOG_LEVEL": "warning",
         "SIGNALPOST_WORKERS": str(args.workers),
         "SIGNALPOST_SIMULATOR_LATENCY": str(args.latency),
+        **({"SIGNALPOST_CONFIG": str(config)} if config else {}),
     }
     pin = ["taskset", "-c", args.taskset] if args.taskset else []
     command = [*pin, sys.executable, "-m", "signalpost.cli"]
@@ -318,8 +335,14 @@ async def setup(base: str, key: str, hook_url: str) -> str:
         return number
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
+# long: one round from start to teardown; its steps share the processes and the receiver
+async def run(
+    args: argparse.Namespace, carrier: str = "simulator", echo_ceiling: bool = True
+) -> dict[str, Any]:
+    """One round: servers whose default carrier is `carrier` (`smpp`: a bind to an SMSC simulator
+    started here), the load, the figures; and the echo ceiling when asked for."""
     procs: list[subprocess.Popen[bytes]] = []
+    smsc: subprocess.Popen[str] | None = None
     tmp = tempfile.mkdtemp(prefix="signalpost-bench-")
     receiver = Receiver()
     await receiver.start()
@@ -328,31 +351,45 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.base_url:
             bases = [args.base_url.rstrip("/")]
         else:
-            bases = await start_servers(args, key, tmp, procs)
+            config = None
+            if carrier == "smpp":
+                smsc, smsc_port = start_simulator("--dlr-delay", str(args.latency))
+                config = smpp_settings(Path(tmp), smsc_port, args.window)
+            bases = await start_servers(args, key, tmp, procs, config)
         base = bases[0]
         number = await setup(base, key, f"http://127.0.0.1:{receiver.port}/hooks")
         url = httpx.URL(base)
         targets = [(httpx.URL(b).host, httpx.URL(b).port or 80) for b in bases]
         headers = {"Authorization": f"Bearer {key}"}
-        # Destinations outside the simulator's +1NPA55501XX outcome numbers: every message is delivered
-        # after the simulator's latency (one "delivered after 30 s" number would set the end time).
+        # Destinations outside the simulator's +1NPA55501XX outcome numbers and the SMSC simulator's
+        # …0011–0014 endings: every message is delivered after the latency (one "delivered after
+        # 30 s" number, or one without a receipt, would set the end time).
         bodies = [
             json.dumps(
-                {"from": number, "to": f"+1415666{i % 10000:04d}", "text": f"bench message {i}"}
+                {
+                    "from": number,
+                    "to": f"+1415666{5000 + i % 5000:04d}",
+                    "text": f"bench message {i}",
+                }
             ).encode()
             for i in range(args.messages)
         ]
-        # Warm up (connections, caches), then measure.
-        await drive_all(
+        # Warm up (connections, caches, the SMPP bind) until the warm-up messages are final.
+        warm = await drive_all(
             targets,
             url.path + "/messages",
             bodies[: args.concurrency * 2],
             headers,
             args.concurrency,
         )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not set(warm.ids) <= set(receiver.finalized):
+            await asyncio.sleep(0.05)
         receiver.finalized.clear()
         servers = [p.pid for p in procs]
+        smsc_pids = [smsc.pid] if smsc else []
         cpu_start = cpu_of(servers)
+        smsc_start = cpu_of(smsc_pids)
         t_start = time.perf_counter()
         send = await drive_all(targets, url.path + "/messages", bodies, headers, args.concurrency)
         cpu_sent = cpu_of(servers)
@@ -363,6 +400,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         done = [receiver.finalized[i] for i in accepted if i in receiver.finalized]
         e2e_seconds = (max(done) - t_start) if done else 0.0
         cpu_end = cpu_of(servers)
+        smsc_end = cpu_of(smsc_pids)
         storage = None
         if args.report_storage and procs:
             storage = await _storage_report(procs[0], Path(tmp) / "bench.db")
@@ -372,30 +410,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             else None
         )
 
-        echo_port = free_port()
-        echo_file = Path(tmp) / "echo_app.py"
-        echo_file.write_text(ECHO_APP)
-        procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "echo_app:app",
-                    "--port",
-                    str(echo_port),
-                    "--log-level",
-                    "warning",
-                ],
-                cwd=tmp,
-            )
-        )
-        await wait_http(f"http://127.0.0.1:{echo_port}/")
-        await drive(
-            "127.0.0.1", echo_port, "/", bodies[: args.concurrency * 2], {}, args.concurrency
-        )
-        echo = await drive("127.0.0.1", echo_port, "/", bodies, {}, args.concurrency)
-        return {
+        result = {
+            "carrier": carrier,
             "messages": args.messages,
             "concurrency": args.concurrency,
             "workers": args.workers,
@@ -418,20 +434,56 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 # CPU time of the server process per finalized message, from the first send to the
                 # last webhook (all threads): steadier than rates on a machine whose speed varies.
                 "server_cpu_ms_per_message": cpu_ms,
+                # the SMSC simulator's (SMPP rounds): the built-in simulator's is in the servers'
+                "smsc_cpu_ms_per_message": (
+                    round((smsc_end - smsc_start) * 1000 / len(done), 3)
+                    if smsc and smsc_start is not None and smsc_end is not None and done
+                    else None
+                ),
             },
-            "echo_ceiling": echo.summary(),
             **({"storage": storage} if storage else {}),
         }
+        if not echo_ceiling:
+            return result
+        echo = await _echo_ceiling(tmp, bodies, args.concurrency, procs)
+        return {**result, "echo_ceiling": echo.summary()}
     finally:
-        for p in procs:
+        stopping: list[subprocess.Popen[Any]] = [*procs, *([smsc] if smsc else [])]
+        for p in stopping:
             p.send_signal(signal.SIGTERM)
-        for p in procs:
+        for p in stopping:
             try:
                 p.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 p.kill()
         await receiver.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def _echo_ceiling(
+    tmp: str, bodies: list[bytes], concurrency: int, procs: list[subprocess.Popen[bytes]]
+) -> LoadResult:
+    """A bare ASGI endpoint under uvicorn, driven like the server: this machine's HTTP ceiling."""
+    echo_port = free_port()
+    (Path(tmp) / "echo_app.py").write_text(ECHO_APP)
+    procs.append(
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "echo_app:app",
+                "--port",
+                str(echo_port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=tmp,
+        )
+    )
+    await wait_http(f"http://127.0.0.1:{echo_port}/")
+    await drive("127.0.0.1", echo_port, "/", bodies[: concurrency * 2], {}, concurrency)
+    return await drive("127.0.0.1", echo_port, "/", bodies, {}, concurrency)
 
 
 async def _storage_report(server: subprocess.Popen[bytes], db: Path) -> dict[str, Any]:
@@ -522,9 +574,27 @@ def main() -> None:
         action="store_true",
         help="print the SQLite database's bytes per message at the end (fresh database only)",
     )
+    parser.add_argument(
+        "--carrier",
+        choices=["simulator", "smpp"],
+        default="simulator",
+        help="smpp: alternate rounds of the built-in simulator and an SMPP carrier, and compare",
+    )
+    parser.add_argument("--window", type=int, default=10, help="SMPP window of the bind")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds per carrier (--carrier smpp)")
     args = parser.parse_args()
     if args.report_storage and (args.base_url or args.database_url):
         parser.error("--report-storage measures the fresh SQLite database this script starts")
+    if args.carrier == "smpp":
+        if args.base_url:
+            parser.error("--carrier smpp starts its own servers; drop --base-url")
+        comparison = asyncio.run(compare(run, args))
+        for name, m in comparison["median"].items():
+            print(f"median {name:<9}: {json.dumps(m)}")
+        for name, r in comparison["smpp_vs_simulator"].items():
+            print(f"smpp / simulator {name:<26}: {json.dumps(r)}")
+        print(json.dumps(comparison))
+        return
     summary = asyncio.run(run(args))
     s, e, c = summary["send"], summary["end_to_end"], summary["echo_ceiling"]
     print(

@@ -84,32 +84,52 @@ def _line(label: str, summary: dict[str, Any]) -> str:
     )
 
 
+def _figures(summary: dict[str, Any]) -> dict[str, float | None]:
+    s, e = summary["send"], summary["end_to_end"]
+    return {
+        "accepted_per_second": s["per_second"],
+        "finalized_per_second": e["per_second"],
+        "server_cpu_ms_per_message": e["server_cpu_ms_per_message"],
+        "smsc_cpu_ms_per_message": e.get("smsc_cpu_ms_per_message"),
+    }
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
+
+
 async def compare(run: Run, args: argparse.Namespace) -> dict[str, Any]:
     """Alternate rounds (simulator, smpp, simulator, smpp, …) of `run(args, carrier, echo_ceiling=
-    False)`, and the median of each carrier and their ratios."""
+    False)`: each carrier's medians, the ratios SMPP / simulator of the medians, and the range of
+    the ratios of the round pairs (each SMPP round over the simulator round just before it)."""
     rounds: list[dict[str, Any]] = []
     for i in range(args.rounds):
         for carrier in ("simulator", "smpp"):
             summary = await run(args, carrier, echo_ceiling=False)
             rounds.append(summary)
             print(_line(f"{carrier} #{i + 1}", summary), flush=True)
+    figures = {c: [_figures(r) for r in rounds if r["carrier"] == c] for c in ("simulator", "smpp")}
 
-    def median(carrier: str, section: str, key: str) -> float | None:
-        values = [r[section][key] for r in rounds if r["carrier"] == carrier]
-        return round(statistics.median(values), 3) if None not in values and values else None
+    def median(carrier: str, key: str) -> float | None:
+        values = [f[key] for f in figures[carrier]]
+        return round(statistics.median(values), 3) if values and None not in values else None
 
-    medians = {
-        c: {
-            "accepted_per_second": median(c, "send", "per_second"),
-            "finalized_per_second": median(c, "end_to_end", "per_second"),
-            "server_cpu_ms_per_message": median(c, "end_to_end", "server_cpu_ms_per_message"),
-            "smsc_cpu_ms_per_message": median(c, "end_to_end", "smsc_cpu_ms_per_message"),
-        }
-        for c in ("simulator", "smpp")
-    }
-    sim, smpp = medians["simulator"], medians["smpp"]
-    ratios: dict[str, float | None] = {}
+    medians = {c: {key: median(c, key) for key in figures[c][0]} for c in figures}
+    ratios: dict[str, dict[str, Any]] = {}
     for key in ("accepted_per_second", "finalized_per_second", "server_cpu_ms_per_message"):
-        a, b = smpp[key], sim[key]
-        ratios[key] = round(a / b, 3) if a is not None and b else None
-    return {"window": args.window, "rounds": rounds, "median": medians, "smpp_vs_simulator": ratios}
+        pairs = [
+            _ratio(b[key], a[key])
+            for a, b in zip(figures["simulator"], figures["smpp"], strict=True)
+        ]
+        known = [r for r in pairs if r is not None]
+        ratios[key] = {
+            "of_medians": _ratio(medians["smpp"][key], medians["simulator"][key]),
+            "round_pairs": pairs,
+            "range": [min(known), max(known)] if known else None,
+        }
+    return {
+        "window": args.window,
+        "rounds": rounds,
+        "median": medians,
+        "smpp_vs_simulator": ratios,
+    }
