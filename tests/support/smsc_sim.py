@@ -1,10 +1,13 @@
 """An SMSC simulator for the SMPP tests, on smpp34's server (run it as a subprocess only: smpp34
 can crash the interpreter at exit, so it leaves through os._exit).
 
-    python tests/support/smsc_sim.py --port P --log submits.jsonl [--resp-delay 0.05]
+    python tests/support/smsc_sim.py --port P --log submits.jsonl [--resp-delay 0.05] [--tap]
 
-- every bind is accepted; every submit_sm is written to --log as one JSON line (session, message
-  id, esm_class, data_coding, registered_delivery, addresses, short_message hex, TLVs);
+- every bind is accepted and logged (session, system_id, whether it can receive); every submit_sm
+  is written to --log as one JSON line (session, message id, esm_class, data_coding,
+  registered_delivery, addresses, short_message hex, TLVs);
+- deliver_sm (receipts, MO) go only to sessions that can receive (receiver or transceiver binds):
+  a receipt to the session that submitted when it can, else to another of the same system_id;
 - answers: ESME_ROK with a decimal message id, except: the first --throttle-first submits get
   ESME_RTHROTTLED; a destination ending in 0011 gets ESME_RINVDSTADR;
 - with registered_delivery & 1, a receipt follows after --dlr-delay: stat DELIVRD, or UNDELIV for a
@@ -14,9 +17,15 @@ can crash the interpreter at exit, so it leaves through os._exit).
 - a text "ECHO <rest>" comes back as an MO from the destination with <rest>;
 - commands on stdin, one JSON object a line:
   {"mo": {"src", "dst", "text", "dc": 0|1|3|8, "parts": n, "concat": "udh8"|"udh16"|"sar",
-          "repeat": k, "session": i}}  -> deliver_sm(s) on the i-th live session (default 0)
+          "repeat": k, "session": i, "spread": bool, "skip": [seq, …]}}
+      -> deliver_sm(s) on the i-th live receiving session (default 0); with "spread", part k on
+         the (i + k - 1)-th; the parts whose numbers are in "skip" are never sent
   {"unbind": true}                    -> the SMSC unbinds every session
   {"receipt": {"id", "stat", "src", "dst", "text_only": bool}} -> a receipt for that id
+- with --tap, the ESMEs connect to a relay in front of smpp34's server that logs the command of
+  every PDU on the wire ({"event": "pdu", "conn": n, "from": "esme"|"smsc", "command": name,
+  "status": command_status}), so that a test sees which bind command each connection used and
+  what travelled on it. Binds as a receiver need it (see `Tap`).
 Prints "ready <port>" when listening. Loopback only.
 """
 
@@ -28,12 +37,23 @@ import datetime as dt
 import json
 import os
 import signal
+import socket
+import struct
 import sys
 from typing import Any
 
 import smpp34
 
 STATES = {"DELIVRD": 2, "EXPIRED": 3, "DELETED": 4, "UNDELIV": 5, "ACCEPTD": 6, "UNKNOWN": 7}
+COMMANDS = {
+    0x00000001: "bind_receiver",
+    0x00000002: "bind_transmitter",
+    0x00000009: "bind_transceiver",
+    0x00000004: "submit_sm",
+    0x00000005: "deliver_sm",
+    0x00000006: "unbind",
+    0x00000015: "enquire_link",
+}
 GSM_SAFE = "".join(chr(c) for c in range(32, 127) if chr(c) not in "@$_`[]{}\\^~|")
 
 
@@ -79,11 +99,21 @@ class Sim:
         if self.log is not None:
             self.log.write(json.dumps(record) + "\n")
 
-    async def deliver(self, sid: str | None, **kw: Any) -> None:
+    def receiving(self) -> list[str]:
+        """The live sessions that can take a deliver_sm (receivers and transceivers)."""
+        return [sid for sid, esme in self.sessions.items() if esme.can_receive]
+
+    def receiver_for(self, sid: str | None) -> Any:
+        """`sid` when it can receive, else a receiving session of the same system_id, else any."""
         esme = self.sessions.get(sid) if sid else None
-        if esme is None:
-            live = list(self.sessions.values())
-            esme = live[0] if live else None
+        if esme is not None and esme.can_receive:
+            return esme
+        live = [self.sessions[s] for s in self.receiving()]
+        same = [e for e in live if esme is not None and e.system_id == esme.system_id]
+        return (same or live or [None])[0]
+
+    async def deliver(self, sid: str | None, **kw: Any) -> None:
+        esme = self.receiver_for(sid)
         if esme is None:
             # store and forward, as an SMSC does: to the next session that binds
             self.write({"event": "deliver_kept", "reason": "no session"})
@@ -91,7 +121,14 @@ class Sim:
             return
         try:
             resp = await esme.deliver_sm(**kw)
-            self.write({"event": "deliver_resp", "status": resp.command_status})
+            self.write(
+                {
+                    "event": "deliver_resp",
+                    "status": resp.command_status,
+                    "session": esme.session_id,
+                    "esm": kw.get("esm_class", 0),
+                }
+            )
         except Exception as exc:
             self.write({"event": "deliver_failed", "error": repr(exc)})
             self.kept.append(kw)
@@ -130,13 +167,16 @@ class Sim:
         dc = int(spec.get("dc", 0))
         text = str(spec.get("text", ""))
         parts = int(spec.get("parts", 1))
-        live = list(self.sessions)
+        live = self.receiving()
         index = int(spec.get("session", 0))
+        skip = {int(seq) for seq in spec.get("skip", [])}
         sid = live[index % len(live)] if live else None
         self.ref = (self.ref + 1) % 256
         chunks = [text[i * len(text) // parts : (i + 1) * len(text) // parts] for i in range(parts)]
         for _ in range(int(spec.get("repeat", 1))):
             for seq, chunk in enumerate(chunks, 1):
+                if seq in skip:
+                    continue
                 body, esm, tlvs = encode(chunk, dc), 0, []
                 if parts > 1 and spec.get("concat", "udh8") == "udh8":
                     body, esm = bytes([5, 0, 3, self.ref, parts, seq]) + body, 0x40
@@ -238,6 +278,74 @@ class Sim:
             ev.accept(message_id=mid)
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+BIND_RECEIVER, BIND_TRANSCEIVER, RESP = 0x00000001, 0x00000009, 0x80000000
+
+
+class Tap:
+    """A relay between the ESMEs and smpp34's server that logs the command (and status) of every
+    PDU as the ESME sees it on the wire.
+
+    smpp34 1.5.0's server never completes a deliver_sm on a session bound as a receiver (the
+    deliver_sm_resp is on the wire, its `deliver_sm` call never returns), so the relay presents a
+    bind_receiver to it as a bind_transceiver, and its answer back as a bind_receiver_resp."""
+
+    def __init__(self, sim: Sim, inner_port: int) -> None:
+        self.sim = sim
+        self.inner_port = inner_port
+        self.connections = 0
+
+    async def connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        conn = self.connections
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.inner_port)
+        except OSError:
+            writer.close()
+            return
+        receiver: list[bool] = []  # set once the ESME bound as a receiver
+        await asyncio.gather(
+            self.relay(conn, "esme", reader, up_writer, receiver),
+            self.relay(conn, "smsc", up_reader, writer, receiver),
+        )
+
+    async def relay(
+        self,
+        conn: int,
+        side: str,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        receiver: list[bool],
+    ) -> None:
+        try:
+            while True:
+                head = await reader.readexactly(16)
+                length, command, status = struct.unpack(">III", head[:12])
+                body = await reader.readexactly(max(0, length - 16))
+                wire = command  # as the ESME sends or sees it
+                if side == "esme" and command == BIND_RECEIVER:
+                    receiver.append(True)
+                    command = BIND_TRANSCEIVER
+                elif side == "smsc" and receiver and command == RESP | BIND_TRANSCEIVER:
+                    command = wire = RESP | BIND_RECEIVER
+                name = COMMANDS.get(wire & ~RESP, hex(wire & ~RESP))
+                name = "generic_nack" if wire == RESP else name + ("_resp" if wire & RESP else "")
+                self.sim.write(
+                    {"event": "pdu", "conn": conn, "from": side, "command": name, "status": status}
+                )
+                writer.write(head[:4] + struct.pack(">I", command) + head[8:] + body)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
@@ -245,12 +353,17 @@ async def main() -> None:
     ap.add_argument("--dlr-delay", type=float, default=0.05)
     ap.add_argument("--resp-delay", type=float, default=0.0)
     ap.add_argument("--throttle-first", type=int, default=0)
+    ap.add_argument("--tap", action="store_true", help="log every PDU's command on the wire")
     args = ap.parse_args()
     sim = Sim(args)
+    inner = free_port() if args.tap else args.port
     server = smpp34.Server(
-        host="127.0.0.1", port=args.port, system_id="SIMSMSC", inbound_capacity=100_000
+        host="127.0.0.1", port=inner, system_id="SIMSMSC", inbound_capacity=100_000
     )
     await server.start()
+    if args.tap:
+        tap = Tap(sim, inner)
+        await asyncio.start_server(tap.connection, "127.0.0.1", args.port)
     print(f"ready {args.port}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -262,7 +375,14 @@ async def main() -> None:
             ev = await server.next()
             if isinstance(ev, smpp34.Esme):
                 sim.sessions[ev.session_id] = ev
-                sim.write({"event": "bind", "session": ev.session_id, "system_id": ev.system_id})
+                sim.write(
+                    {
+                        "event": "bind",
+                        "session": ev.session_id,
+                        "system_id": ev.system_id,
+                        "can_receive": ev.can_receive,
+                    }
+                )
                 kept, sim.kept = sim.kept, []
                 for kw in kept:
                     sim.spawn(sim.deliver(ev.session_id, **kw))
