@@ -18,7 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from signalpost.kit.db import UTCDateTime
+from signalpost.kit.compact import CompactUUID, UTCDateTime
 from signalpost.kit.packed import PackedJSON
 
 metadata = MetaData(
@@ -31,7 +31,7 @@ metadata = MetaData(
     }
 )
 
-ID = String(36)
+ID = CompactUUID()  # VARCHAR(36); 16 bytes on SQLite (kit.compact)
 
 
 def _timestamps() -> list[Column[object]]:
@@ -299,7 +299,7 @@ messages = Table(
     Column("request", PackedJSON, nullable=True),  # the accepted request fields, as sent
     Column("group_id", ID, nullable=True, index=True),
     Column("autoresponse_type", String(16), nullable=True),
-    Column("carrier_message_id", String(64), nullable=True, index=True),
+    Column("carrier_message_id", String(64), nullable=True),  # read, never looked up by
     Column("carrier_attempts", Integer, nullable=False, default=0),
     Column("received_at", UTCDateTime(), nullable=False),
     Column("send_at", UTCDateTime(), nullable=True),

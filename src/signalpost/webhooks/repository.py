@@ -11,6 +11,7 @@ from sqlalchemy import Text, and_, bindparam, case, cast, func, or_, select, typ
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.sql.elements import ColumnElement
 
+from signalpost.kit.compact import id_text
 from signalpost.kit.db import UnitOfWork
 from signalpost.kit.packed import PackedJSONText, packed_text
 from signalpost.models import organizations, webhook_attempts, webhook_events
@@ -181,7 +182,7 @@ def _conditions(organization_id: str, f: DeliveryQuery) -> list[ColumnElement[bo
         text = f.webhook_contains
         conds.append(
             or_(
-                e.id.contains(text, autoescape=True),
+                id_text(e.id).contains(text, autoescape=True),
                 e.event_type.contains(text, autoescape=True),
                 packed_text(e.payload).contains(text, autoescape=True),
             )
