@@ -199,7 +199,8 @@ def _attempt_view(
         else None
     )
     return {
-        "id": row["id"],
+        # Attempts are keyed by their event and number (they have no id of their own).
+        "id": f"{row['event_id']}-{row['attempt']}",
         "attempt": row["attempt"],
         "url": row["url"],
         "status_code": code,

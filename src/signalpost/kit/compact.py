@@ -1,4 +1,5 @@
-"""Compact storage of ids and times on SQLite: `CompactUUID` and `UTCDateTime`.
+"""Compact storage of ids, times and recurring words on SQLite: `CompactUUID`, `UTCDateTime`,
+`CompactWord`.
 
 Every message writes its id, its organization's id and a handful of times into several rows and
 indexes (the message, two webhook events, their attempts). As text a UUID takes 36 bytes and a time
@@ -46,9 +47,9 @@ def uuid_str(stored: Any) -> Any:
 
 
 class CompactUUID(TypeDecorator[str]):
-    """An id column (`VARCHAR(36)`): a canonical UUID is stored as 16 bytes on SQLite."""
+    """An id column (`VARCHAR(n)`): a canonical UUID is stored as 16 bytes on SQLite."""
 
-    impl = String(36)
+    impl = String
     cache_ok = True
 
     def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
@@ -58,29 +59,96 @@ class CompactUUID(TypeDecorator[str]):
         return uuid_str if dialect.name == "sqlite" else None
 
 
-SQL_UUID_TEXT = "signalpost_uuid_text"
+class CompactWord(TypeDecorator[str]):
+    """A text column of a few recurring words (a message's direction and statuses, a webhook
+    event's type and status, ...): on SQLite
+    a word of `WORDS` is stored as one control character, any other text as it is.
+
+    `WORDS` is shared by every such column and never changes (stored characters are read with
+    it); it holds 31 words, the control characters 1 to 31, so any other text is stored as it is.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        return word_char if dialect.name == "sqlite" else None
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+        return word_str if dialect.name == "sqlite" else None
 
 
-def sqlite_uuid_text(stored: Any) -> Any:
-    """`signalpost_uuid_text(column)` on SQLite: an id column's text (for searching it)."""
-    return uuid_str(stored)
+WORDS = (
+    "pending",
+    "delivered",
+    "failed",
+    "event",
+    "bare",
+    "message.sent",
+    "message.finalized",
+    "message.received",
+    "message.read",
+    "message.link_click",
+    "outbound",
+    "inbound",
+    "SMS",
+    "MMS",
+    "long_code",
+    "toll_free",
+    "short_code",
+    "alphanumeric",
+    "queued",
+    "sending",
+    "sent",
+    "sending_failed",
+    "delivery_failed",
+    "delivery_unconfirmed",
+    "webhook_delivered",
+    "received",
+    "GSM-7",
+    "UCS-2",
+    "Wireless",
+    "Wireline",
+    "VoIP",
+)
+_WORD_CHARS = {word: chr(1 + i) for i, word in enumerate(WORDS)}
+assert len(WORDS) <= 31  # beyond, a character would be printable text
 
 
-class id_text(FunctionElement[str]):
-    """The text of an id column, in SQL (`id_text(column).contains(...)`)."""
+def word_char(value: Any) -> Any:
+    return _WORD_CHARS.get(value, value) if type(value) is str else value
+
+
+def word_str(stored: Any) -> Any:
+    if type(stored) is str and len(stored) == 1 and 0 < ord(stored) <= len(WORDS):
+        return WORDS[ord(stored) - 1]
+    return stored
+
+
+SQL_TEXT = "signalpost_stored_text"
+
+
+def sqlite_stored_text(stored: Any) -> Any:
+    """`signalpost_stored_text(column)` on SQLite: the text of a `CompactUUID` or `CompactWord`
+    column, as a client wrote it (for searching it)."""
+    return word_str(uuid_str(stored))
+
+
+class stored_text(FunctionElement[str]):
+    """The text of a `CompactUUID` or `CompactWord` column, in SQL (`.contains(...)` on it)."""
 
     type = Text()
     inherit_cache = True
 
 
-@compiles(id_text)
-def _id_text_default(element: id_text, compiler: SQLCompiler, **kw: Any) -> str:
+@compiles(stored_text)
+def _stored_text_default(element: stored_text, compiler: SQLCompiler, **kw: Any) -> str:
     return compiler.process(element.clauses, **kw)
 
 
-@compiles(id_text, "sqlite")
-def _id_text_sqlite(element: id_text, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"{SQL_UUID_TEXT}({compiler.process(element.clauses, **kw)})"
+@compiles(stored_text, "sqlite")
+def _stored_text_sqlite(element: stored_text, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{SQL_TEXT}({compiler.process(element.clauses, **kw)})"
 
 
 def micros(value: datetime) -> int:

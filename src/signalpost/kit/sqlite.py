@@ -63,7 +63,7 @@ def configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
         cur.close()
         dbapi_conn.create_function(packed.SQL_FUNCTION, 1, packed.sqlite_unpack, deterministic=True)
         dbapi_conn.create_function(
-            compact.SQL_UUID_TEXT, 1, compact.sqlite_uuid_text, deterministic=True
+            compact.SQL_TEXT, 1, compact.sqlite_stored_text, deterministic=True
         )
 
     @event.listens_for(engine, "begin")

@@ -24,7 +24,6 @@ from datetime import datetime
 from sqlalchemy.engine import RowMapping
 
 from signalpost.context import AppContext, outbound_guard
-from signalpost.kit import ids
 from signalpost.kit.clock import utcnow
 from signalpost.kit.db import Database, UnitOfWork
 from signalpost.kit.httpclient import HttpClient, HttpError, destination
@@ -337,9 +336,8 @@ async def _record(
 ) -> None:
     """Store the attempts of the jobs still held (`mine`), give up the exhausted events, and plan
     the next attempt of each failed POST (in `plan.later`)."""
-    attempt_ids = iter(ids.new_uuids(len(posts)))
     records = [
-        service.attempt_record(p.event_id, p.step, r, p.headers, next(attempt_ids))
+        service.attempt_record(p.event_id, p.step, r, p.headers)
         for p, r in zip(posts, results, strict=True)
         if p.job.id in mine
     ]

@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy.engine import RowMapping
 
 from signalpost.context import AppContext
-from signalpost.kit import ids
 from signalpost.kit.signing import signer_for
 from signalpost.webhooks import repository as repo
 from signalpost.webhooks import service
@@ -48,7 +47,6 @@ async def redeliver(
     headers = service.request_headers(signer_for(event["signing_seed"]), body, config.user_agent)
     result = await service.post(http_client(ctx), url, body, headers, config.timeout)
     attempt: dict[str, Any] = {
-        "id": ids.new_uuid(),
         "url": url,
         "status_code": result.status_code,
         "latency_ms": result.latency_ms,

@@ -11,7 +11,7 @@ from sqlalchemy import Text, and_, bindparam, case, cast, func, or_, select, typ
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.sql.elements import ColumnElement
 
-from signalpost.kit.compact import id_text
+from signalpost.kit.compact import stored_text
 from signalpost.kit.db import UnitOfWork
 from signalpost.kit.packed import PackedJSONText, packed_text
 from signalpost.models import organizations, webhook_attempts, webhook_events
@@ -182,8 +182,8 @@ def _conditions(organization_id: str, f: DeliveryQuery) -> list[ColumnElement[bo
         text = f.webhook_contains
         conds.append(
             or_(
-                id_text(e.id).contains(text, autoescape=True),
-                e.event_type.contains(text, autoescape=True),
+                stored_text(e.id).contains(text, autoescape=True),
+                stored_text(e.event_type).contains(text, autoescape=True),
                 packed_text(e.payload).contains(text, autoescape=True),
             )
         )
@@ -191,7 +191,7 @@ def _conditions(organization_id: str, f: DeliveryQuery) -> list[ColumnElement[bo
         text = f.attempts_contains
         a = webhook_attempts.c
         conds.append(
-            select(a.id)
+            select(a.attempt)
             .where(
                 a.event_id == e.id,
                 or_(

@@ -397,10 +397,8 @@ def attempt_record(
     step: Step,
     result: AttemptResult,
     sent_headers: Mapping[str, str],
-    attempt_id: str | None = None,
 ) -> AttemptRecord:
-    """The attempt's row (id `attempt_id`, or a new one) and the event's new state, for
-    `record_attempts`."""
+    """The attempt's row and the event's new state, for `record_attempts`."""
     values: dict[str, Any] = {}
     if not result.ok:
         _log_failed_attempt(event_id, step, result)
@@ -413,7 +411,6 @@ def attempt_record(
     return AttemptRecord(
         event_id=event_id,
         attempt={
-            "id": attempt_id or ids.new_uuid(),
             "url": step.url,
             "attempt": step.attempt,
             "status_code": result.status_code,

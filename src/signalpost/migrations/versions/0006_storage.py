@@ -1,19 +1,25 @@
-"""storage: ids and times stored compactly on SQLite; an index no query used dropped
+"""storage: ids and times stored compactly on SQLite; webhook attempts keyed by (event, attempt)
 
-On SQLite every id column holding a canonical UUID is rewritten as its 16 bytes and every time
-column as integer microseconds since 1970 (`signalpost.kit.compact`); the downgrade writes them back
-as text. PostgreSQL's columns keep their types: only the index goes.
+On SQLite every id column holding a canonical UUID is rewritten as its 16 bytes, every time column
+as integer microseconds since 1970, and a webhook event's type, status and envelope as one character
+when they are one of a few words (`signalpost.kit.compact`); the downgrade writes them back as text. PostgreSQL's columns keep their types. On both, the index on messages' carrier ids (no
+query looked messages up by it) goes, the one on their group ids keeps only the messages of a group, and webhook attempts lose their own id (never read, never
+shown): their key is (event_id, attempt), which was unique already; on SQLite the table is rebuilt
+WITHOUT ROWID, so that key takes no index of its own. The downgrade gives attempts new random ids.
 
 Revision ID: 0006
 Revises: 0005
 """
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from alembic import op
+
+import signalpost.kit.db
 
 revision: str = "0006"
 down_revision: str | None = "0005"
@@ -31,7 +37,7 @@ IDS: dict[str, tuple[str, ...]] = {
     "alphanumeric_sender_ids": ("id", "organization_id", "messaging_profile_id"),
     "number_orders": ("id", "organization_id", "messaging_profile_id"),
     "bulk_updates": ("order_id", "organization_id", "messaging_profile_id"),
-    "messages": ("id", "organization_id", "messaging_profile_id", "group_id"),
+    "messages": ("id", "organization_id", "messaging_profile_id", "group_id", "carrier_message_id"),
     "idempotency_keys": ("organization_id",),
     "webhook_events": ("id", "organization_id", "message_id"),
     "webhook_attempts": ("id", "event_id"),
@@ -69,6 +75,54 @@ TIMES: dict[str, tuple[str, ...]] = {
     "smpp_seen": ("expires_at",),
 }
 
+# Columns of recurring words, and the words stored as one character each (`chr(1 + index)`).
+WORD_COLUMNS: dict[str, tuple[str, ...]] = {
+    "webhook_events": ("event_type", "status", "envelope"),
+    "messages": (
+        "direction",
+        "type",
+        "sender_kind",
+        "from_line_type",
+        "from_status",
+        "to_status",
+        "to_line_type",
+        "encoding",
+    ),
+}
+WORDS = (
+    "pending",
+    "delivered",
+    "failed",
+    "event",
+    "bare",
+    "message.sent",
+    "message.finalized",
+    "message.received",
+    "message.read",
+    "message.link_click",
+    "outbound",
+    "inbound",
+    "SMS",
+    "MMS",
+    "long_code",
+    "toll_free",
+    "short_code",
+    "alphanumeric",
+    "queued",
+    "sending",
+    "sent",
+    "sending_failed",
+    "delivery_failed",
+    "delivery_unconfirmed",
+    "webhook_delivered",
+    "received",
+    "GSM-7",
+    "UCS-2",
+    "Wireless",
+    "Wireline",
+    "VoIP",
+)
+
 _CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -102,30 +156,130 @@ def _time_to_text(value: Any) -> Any:
     return moment.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
-def _rewrite(
-    id_fn: Callable[[Any], Any], time_fn: Callable[[Any], Any], tables: Sequence[str]
-) -> None:
-    """Every id and time column of these tables through the two functions (SQLite only)."""
+def _word_to_char(value: Any) -> Any:
+    return chr(1 + WORDS.index(value)) if value in WORDS else value
+
+
+def _char_to_word(value: Any) -> Any:
+    if isinstance(value, str) and len(value) == 1 and 0 < ord(value) <= len(WORDS):
+        return WORDS[ord(value) - 1]
+    return value
+
+
+def _rewrite(*, upgrade: bool) -> None:
+    """Every id, time and word column into its compact form or back (SQLite only)."""
     bind = op.get_bind()
     raw = bind.connection.dbapi_connection
     assert raw is not None
-    raw.create_function("signalpost_0006_id", 1, id_fn, deterministic=True)
-    raw.create_function("signalpost_0006_time", 1, time_fn, deterministic=True)
+    fns = (
+        (_id_to_bytes, _time_to_micros, _word_to_char)
+        if upgrade
+        else (_id_to_text, _time_to_text, _char_to_word)
+    )
+    for name, fn in zip(("id", "time", "word"), fns, strict=True):
+        raw.create_function(f"signalpost_0006_{name}", 1, fn, deterministic=True)
     # Parents and children are rewritten one table after the other: the keys agree at commit.
     op.execute("PRAGMA defer_foreign_keys = ON")
-    for table in tables:
+    for table in sorted(set(IDS) | set(TIMES)):
         sets = [f"{c} = signalpost_0006_id({c})" for c in IDS.get(table, ())]
         sets += [f"{c} = signalpost_0006_time({c})" for c in TIMES.get(table, ())]
+        sets += [f"{c} = signalpost_0006_word({c})" for c in WORD_COLUMNS.get(table, ())]
         op.execute(f"UPDATE {table} SET {', '.join(sets)}")
+
+
+_ATTEMPT_COLUMNS = (
+    "event_id, attempt, url, status_code, latency_ms, response_body, error, request_headers,"
+    " response_headers, started_at, finished_at"
+)
+
+
+def _attempts_table(name: str, *, with_id: bool) -> None:
+    """A webhook attempts table on SQLite: this revision's (keyed by event and attempt, WITHOUT
+    ROWID) or the one before (its own id, (event_id, attempt) unique)."""
+    utc = signalpost.kit.db.UTCDateTime
+    key: list[sa.SchemaItem] = (
+        [
+            sa.PrimaryKeyConstraint("id", name="pk_webhook_attempts"),
+            sa.UniqueConstraint("event_id", "attempt", name="uq_webhook_attempts_event_attempt"),
+        ]
+        if with_id
+        else [sa.PrimaryKeyConstraint("event_id", "attempt", name="pk_webhook_attempts")]
+    )
+    op.create_table(
+        name,
+        *([sa.Column("id", sa.String(length=36), nullable=False)] if with_id else []),
+        sa.Column("event_id", sa.String(length=36), nullable=False),
+        sa.Column("attempt", sa.Integer(), nullable=False, autoincrement=False),
+        sa.Column("url", sa.Text(), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=True),
+        sa.Column("latency_ms", sa.Float(), nullable=True),
+        sa.Column("response_body", sa.Text(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("request_headers", sa.JSON(), nullable=True),
+        sa.Column("response_headers", sa.JSON(), nullable=True),
+        sa.Column("started_at", utc(timezone=True), nullable=False),
+        sa.Column("finished_at", utc(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["event_id"],
+            ["webhook_events.id"],
+            name="fk_webhook_attempts_event_id_webhook_events",
+            ondelete="CASCADE",
+        ),
+        *key,
+        sqlite_with_rowid=with_id,
+    )
+
+
+def _rebuild_attempts_sqlite(*, with_id: bool) -> None:
+    _attempts_table("_webhook_attempts_0006", with_id=with_id)
+    columns = ("id, " if with_id else "") + _ATTEMPT_COLUMNS
+    source = ("randomblob(16), " if with_id else "") + _ATTEMPT_COLUMNS
+    op.execute(
+        f"INSERT INTO _webhook_attempts_0006 ({columns}) SELECT {source} FROM webhook_attempts"
+    )
+    op.drop_table("webhook_attempts")
+    op.rename_table("_webhook_attempts_0006", "webhook_attempts")
+    op.create_index("ix_webhook_attempts_finished_at", "webhook_attempts", ["finished_at"])
+
+
+def _group_index(*, partial: bool) -> None:
+    where = sa.text("group_id IS NOT NULL") if partial else None
+    op.create_index(
+        "ix_messages_group_id",
+        "messages",
+        ["group_id"],
+        sqlite_where=where,
+        postgresql_where=where,
+    )
 
 
 def upgrade() -> None:
     op.drop_index("ix_messages_carrier_message_id", table_name="messages")
+    op.drop_index("ix_messages_group_id", table_name="messages")
+    _group_index(partial=True)
     if op.get_bind().dialect.name == "sqlite":
-        _rewrite(_id_to_bytes, _time_to_micros, sorted(set(IDS) | set(TIMES)))
+        _rewrite(upgrade=True)
+        _rebuild_attempts_sqlite(with_id=False)
+        return
+    op.drop_constraint("pk_webhook_attempts", "webhook_attempts", type_="primary")
+    op.drop_constraint("uq_webhook_attempts_event_attempt", "webhook_attempts", type_="unique")
+    op.drop_column("webhook_attempts", "id")
+    op.create_primary_key("pk_webhook_attempts", "webhook_attempts", ["event_id", "attempt"])
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
-        _rewrite(_id_to_text, _time_to_text, sorted(set(IDS) | set(TIMES)))
+        _rebuild_attempts_sqlite(with_id=True)
+        _rewrite(upgrade=False)
+    else:
+        op.drop_constraint("pk_webhook_attempts", "webhook_attempts", type_="primary")
+        op.add_column("webhook_attempts", sa.Column("id", sa.String(length=36), nullable=True))
+        op.execute("UPDATE webhook_attempts SET id = gen_random_uuid()::text")
+        op.alter_column("webhook_attempts", "id", nullable=False)
+        op.create_primary_key("pk_webhook_attempts", "webhook_attempts", ["id"])
+        op.create_unique_constraint(
+            "uq_webhook_attempts_event_attempt", "webhook_attempts", ["event_id", "attempt"]
+        )
     op.create_index("ix_messages_carrier_message_id", "messages", ["carrier_message_id"])
+    op.drop_index("ix_messages_group_id", table_name="messages")
+    _group_index(partial=False)
