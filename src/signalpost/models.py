@@ -364,7 +364,7 @@ webhook_events = Table(
     Column("urls", JSON, nullable=False),  # ordered [primary, failover] candidates
     Column("status", CompactWord(16), nullable=False),  # pending | delivered | failed
     Column("attempts", Integer, nullable=False, default=0),
-    Column("delivered_to", Text, nullable=True),
+    # Where it was delivered: the URL of its last 2xx attempt (webhooks.repository.DELIVERED_TO).
     Column("occurred_at", UTCDateTime(), nullable=False),
     Column("started_at", UTCDateTime(), nullable=True),  # when the first attempt began
     Column("finished_at", UTCDateTime(), nullable=True),
@@ -372,8 +372,7 @@ webhook_events = Table(
 )
 
 # Keyed by (event, attempt number): an attempt is recorded once, even when a crashed worker's job
-# is run again. On SQLite the rows are stored in that key's order (WITHOUT ROWID), so the key takes
-# no index of its own.
+# is run again.
 webhook_attempts = Table(
     "webhook_attempts",
     metadata,
@@ -394,7 +393,6 @@ webhook_attempts = Table(
     Column("started_at", UTCDateTime(), nullable=False),
     Column("finished_at", UTCDateTime(), nullable=False),
     Index("ix_webhook_attempts_finished_at", "finished_at"),  # the inbox's change feed
-    sqlite_with_rowid=False,
 )
 
 # --- opt-outs ---------------------------------------------------------------------------------

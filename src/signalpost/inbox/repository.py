@@ -27,6 +27,7 @@ from signalpost.models import (
     webhook_attempts,
     webhook_events,
 )
+from signalpost.webhooks.repository import DELIVERED_TO
 
 
 async def recent_messages(uow: UnitOfWork, org_id: str, limit: int) -> list[RowMapping]:
@@ -105,6 +106,7 @@ async def events_for_messages(
         select(
             webhook_events,
             type_coerce(webhook_events.c.payload, PackedJSONText()).label("payload_json"),
+            DELIVERED_TO.label("delivered_to"),
         )
         .where(webhook_events.c.message_id.in_(list(message_ids)))
         .order_by(webhook_events.c.occurred_at, webhook_events.c.id)

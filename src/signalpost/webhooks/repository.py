@@ -27,6 +27,19 @@ _LAST_FINISHED = case(
     ),
     else_=None,
 )
+# Where an event was delivered: the URL of its last 2xx attempt (a delivery ends with the first one;
+# a redelivery that succeeds adds a later one).
+DELIVERED_TO = (
+    select(webhook_attempts.c.url)
+    .where(
+        webhook_attempts.c.event_id == webhook_events.c.id,
+        webhook_attempts.c.status_code >= 200,
+        webhook_attempts.c.status_code < 300,
+    )
+    .order_by(webhook_attempts.c.attempt.desc())
+    .limit(1)
+    .scalar_subquery()
+)
 _DELIVERY_STATES = (
     select(
         # What planning the next attempt needs, and no more: each column read costs, per event.
@@ -262,7 +275,7 @@ _REDELIVERY_STATE = (
         webhook_events.c.urls,
         webhook_events.c.status,
         webhook_events.c.attempts,
-        webhook_events.c.delivered_to,
+        DELIVERED_TO.label("delivered_to"),
         type_coerce(webhook_events.c.payload, PackedJSONText()).label("payload_json"),
         organizations.c.signing_seed,
     )
@@ -302,9 +315,7 @@ async def record_redelivery(
     number = int(row.attempts) + 1
     values: dict[str, Any] = {"attempts": number}
     if delivered:
-        values.update(
-            status="delivered", delivered_to=attempt["url"], finished_at=attempt["finished_at"]
-        )
+        values.update(status="delivered", finished_at=attempt["finished_at"])
     await uow.conn.execute(
         update(webhook_events)
         .where(webhook_events.c.id == event_id)

@@ -405,7 +405,7 @@ def attempt_record(
     if step.attempt == 1:
         values["started_at"] = result.started_at
     if result.ok:
-        values.update(status="delivered", delivered_to=step.url, finished_at=result.finished_at)
+        values.update(status="delivered", finished_at=result.finished_at)
     elif step.final:
         values.update(status="failed", finished_at=result.finished_at)
     return AttemptRecord(

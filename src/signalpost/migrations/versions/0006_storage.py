@@ -1,11 +1,14 @@
-"""storage: ids and times stored compactly on SQLite; webhook attempts keyed by (event, attempt)
+"""storage: ids, times and recurring words stored compactly on SQLite; fewer index entries
 
 On SQLite every id column holding a canonical UUID is rewritten as its 16 bytes, every time column
-as integer microseconds since 1970, and a webhook event's type, status and envelope as one character
-when they are one of a few words (`signalpost.kit.compact`); the downgrade writes them back as text. PostgreSQL's columns keep their types. On both, the index on messages' carrier ids (no
-query looked messages up by it) goes, the one on their group ids keeps only the messages of a group, and webhook attempts lose their own id (never read, never
-shown): their key is (event_id, attempt), which was unique already; on SQLite the table is rebuilt
-WITHOUT ROWID, so that key takes no index of its own. The downgrade gives attempts new random ids.
+as integer microseconds since 1970, and the columns of a few recurring words (statuses, directions,
+event types, ...) hold one character per such word (`signalpost.kit.compact`); the downgrade writes
+them back as text. PostgreSQL's columns keep their types. On both: the index on messages' carrier
+ids (no query looked messages up by it) goes, the one on their group ids keeps only the messages of
+a group; webhook attempts lose their own id (never shown by the API, never looked up): their key is
+(event_id, attempt), unique already; webhook events lose `delivered_to`, the URL of their last 2xx
+attempt, which is read from the attempts instead. The downgrade gives attempts new random ids and
+fills `delivered_to` again.
 
 Revision ID: 0006
 Revises: 0005
@@ -194,8 +197,8 @@ _ATTEMPT_COLUMNS = (
 
 
 def _attempts_table(name: str, *, with_id: bool) -> None:
-    """A webhook attempts table on SQLite: this revision's (keyed by event and attempt, WITHOUT
-    ROWID) or the one before (its own id, (event_id, attempt) unique)."""
+    """A webhook attempts table on SQLite: this revision's (keyed by event and attempt) or the one
+    before (its own id, (event_id, attempt) unique)."""
     utc = signalpost.kit.db.UTCDateTime
     key: list[sa.SchemaItem] = (
         [
@@ -226,7 +229,6 @@ def _attempts_table(name: str, *, with_id: bool) -> None:
             ondelete="CASCADE",
         ),
         *key,
-        sqlite_with_rowid=with_id,
     )
 
 
@@ -253,14 +255,23 @@ def _group_index(*, partial: bool) -> None:
     )
 
 
+_FILL_DELIVERED_TO = (
+    "UPDATE webhook_events SET delivered_to = (SELECT a.url FROM webhook_attempts a"
+    " WHERE a.event_id = webhook_events.id AND a.status_code >= 200 AND a.status_code < 300"
+    " ORDER BY a.attempt DESC LIMIT 1)"
+)
+
+
 def upgrade() -> None:
     op.drop_index("ix_messages_carrier_message_id", table_name="messages")
     op.drop_index("ix_messages_group_id", table_name="messages")
     _group_index(partial=True)
     if op.get_bind().dialect.name == "sqlite":
+        op.execute("ALTER TABLE webhook_events DROP COLUMN delivered_to")
         _rewrite(upgrade=True)
         _rebuild_attempts_sqlite(with_id=False)
         return
+    op.drop_column("webhook_events", "delivered_to")
     op.drop_constraint("pk_webhook_attempts", "webhook_attempts", type_="primary")
     op.drop_constraint("uq_webhook_attempts_event_attempt", "webhook_attempts", type_="unique")
     op.drop_column("webhook_attempts", "id")
@@ -280,6 +291,8 @@ def downgrade() -> None:
         op.create_unique_constraint(
             "uq_webhook_attempts_event_attempt", "webhook_attempts", ["event_id", "attempt"]
         )
+    op.add_column("webhook_events", sa.Column("delivered_to", sa.Text(), nullable=True))
+    op.execute(_FILL_DELIVERED_TO)
     op.create_index("ix_messages_carrier_message_id", "messages", ["carrier_message_id"])
     op.drop_index("ix_messages_group_id", table_name="messages")
     _group_index(partial=False)
