@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, type_coerce
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.sql.elements import ColumnElement
 
 from signalpost.kit.db import UnitOfWork
-from signalpost.kit.packed import PackedJSONText
 from signalpost.models import (
     messages,
     messaging_profiles,
@@ -27,7 +27,7 @@ from signalpost.models import (
     webhook_attempts,
     webhook_events,
 )
-from signalpost.webhooks.repository import DELIVERED_TO
+from signalpost.webhooks.repository import DELIVERED_TO, EVENT_COLUMNS, event_row
 
 
 async def recent_messages(uow: UnitOfWork, org_id: str, limit: int) -> list[RowMapping]:
@@ -94,8 +94,8 @@ async def message(uow: UnitOfWork, org_id: str, message_id: str) -> RowMapping |
 
 async def events_for_messages(
     uow: UnitOfWork, org_id: str, message_ids: Sequence[str]
-) -> list[RowMapping]:
-    """The webhook events of these messages, oldest first.
+) -> list[dict[str, Any]]:
+    """The webhook events of these messages, oldest first (payloads decoded, `event_row`).
 
     Looked up by message id (an index hit); the organization is checked on the rows, as a filter on
     it in SQL makes SQLite scan the organization's whole event history instead.
@@ -103,16 +103,12 @@ async def events_for_messages(
     if not message_ids:
         return []
     q = (
-        select(
-            webhook_events,
-            type_coerce(webhook_events.c.payload, PackedJSONText()).label("payload_json"),
-            DELIVERED_TO.label("delivered_to"),
-        )
+        select(*EVENT_COLUMNS, DELIVERED_TO.label("delivered_to"))
         .where(webhook_events.c.message_id.in_(list(message_ids)))
         .order_by(webhook_events.c.occurred_at, webhook_events.c.id)
     )
     rows = (await uow.conn.execute(q)).mappings().all()
-    return [r for r in rows if r["organization_id"] == org_id]
+    return [event_row(r) for r in rows if r["organization_id"] == org_id]
 
 
 async def attempts_for_events(uow: UnitOfWork, event_ids: Sequence[str]) -> list[RowMapping]:

@@ -11,6 +11,7 @@ attempt is recorded like any other (one `webhook_attempts` row); when it succeed
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.engine import RowMapping
@@ -23,7 +24,7 @@ from signalpost.webhooks.jobs import http_client
 from signalpost.webhooks.service import DeliveryConfig
 
 
-def target_url(event: RowMapping) -> str:
+def target_url(event: Mapping[str, Any]) -> str:
     """Where a redelivery goes: the URL the event was delivered to, else its first URL."""
     urls = list(event["urls"] or [])
     delivered_to = event["delivered_to"]
@@ -34,7 +35,7 @@ def target_url(event: RowMapping) -> str:
 
 async def redeliver(
     ctx: AppContext, organization_id: str, event_id: str
-) -> tuple[RowMapping, list[RowMapping]] | None:
+) -> tuple[dict[str, Any], list[RowMapping]] | None:
     """POST the event once more and record the attempt; the delivery with all its attempts (newest
     first), or None when the organization has no such event."""
     config = DeliveryConfig.from_settings(ctx.settings)

@@ -13,7 +13,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from signalpost.kit.compact import stored_text
 from signalpost.kit.db import UnitOfWork
-from signalpost.kit.packed import PackedJSONText, packed_text
+from signalpost.kit.jsonio import loads
+from signalpost.kit.packed import PackedStored, packed_text, stored_json_text
 from signalpost.models import organizations, webhook_attempts, webhook_events
 
 # When an event's last attempt ended; looked up only for events tried before (most are on their
@@ -40,17 +41,40 @@ DELIVERED_TO = (
     .limit(1)
     .scalar_subquery()
 )
+# An event's payload as stored: packed with its row's ids (kit.packed, tag 2), read by `event_row`.
+_STORED_PAYLOAD = type_coerce(webhook_events.c.payload, PackedStored()).label("payload_stored")
+# Every column of an event, its payload as stored.
+EVENT_COLUMNS = (*(c for c in webhook_events.c if c.key != "payload"), _STORED_PAYLOAD)
+
+
+def payload_context(organization_id: str, message_id: str | None, event_id: str) -> bytes:
+    """The strings an event's payload is packed with: the ids of its row, which it repeats."""
+    return f"{organization_id}{message_id or ''}{event_id}".encode()
+
+
+def event_row(row: Mapping[Any, Any], *, decode: bool = True) -> dict[str, Any]:
+    """An event read with its stored payload (`EVENT_COLUMNS`, or its ids and `payload_stored`):
+    the payload as JSON text in `payload_json` and, with `decode`, as a value in `payload`."""
+    out = dict(row)
+    context = payload_context(out["organization_id"], out["message_id"], out["id"])
+    out["payload_json"] = stored_json_text(out.pop("payload_stored"), context)
+    if decode:
+        out["payload"] = loads(out["payload_json"])
+    return out
+
+
 _DELIVERY_STATES = (
     select(
         # What planning the next attempt needs, and no more: each column read costs, per event.
         webhook_events.c.id,
+        webhook_events.c.organization_id,
         webhook_events.c.event_type,
         webhook_events.c.message_id,
         webhook_events.c.urls,
         webhook_events.c.status,
         webhook_events.c.attempts,
-        # The payload as stored JSON text: the body is spliced around it, not decoded and encoded.
-        type_coerce(webhook_events.c.payload, PackedJSONText()).label("payload_json"),
+        # The payload's stored JSON text: the body is spliced around it, not decoded and encoded.
+        _STORED_PAYLOAD,
         organizations.c.signing_seed,
         _LAST_FINISHED.label("last_attempt_finished_at"),
     )
@@ -84,13 +108,13 @@ async def insert_events(uow: UnitOfWork, rows: Sequence[Mapping[str, Any]]) -> N
         await uow.conn.insert_many(webhook_events, rows)
 
 
-async def delivery_states(uow: UnitOfWork, event_ids: Sequence[str]) -> dict[str, RowMapping]:
+async def delivery_states(uow: UnitOfWork, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Each event (its payload as JSON text), its organization's signing seed and the end of its
     last attempt, in one query, by event id (missing ones left out)."""
     if not event_ids:
         return {}
     result = await uow.conn.execute(_DELIVERY_STATES, {"event_ids": list(event_ids)})
-    return {row["id"]: row for row in result.mappings()}
+    return {row["id"]: event_row(row, decode=False) for row in result.mappings()}
 
 
 async def pending_events_of_messages(
@@ -197,7 +221,9 @@ def _conditions(organization_id: str, f: DeliveryQuery) -> list[ColumnElement[bo
             or_(
                 stored_text(e.id).contains(text, autoescape=True),
                 stored_text(e.event_type).contains(text, autoescape=True),
-                packed_text(e.payload).contains(text, autoescape=True),
+                packed_text(e.payload, e.organization_id, e.message_id, e.id).contains(
+                    text, autoescape=True
+                ),
             )
         )
     if f.attempts_contains:
@@ -229,27 +255,28 @@ def _conditions(organization_id: str, f: DeliveryQuery) -> list[ColumnElement[bo
 
 async def list_events(
     uow: UnitOfWork, organization_id: str, f: DeliveryQuery, *, offset: int, limit: int
-) -> tuple[list[RowMapping], int]:
+) -> tuple[list[dict[str, Any]], int]:
     where = and_(*_conditions(organization_id, f))
     total = (
         await uow.conn.execute(select(func.count()).select_from(webhook_events).where(where))
     ).scalar_one()
     q = (
-        select(webhook_events)
+        select(*EVENT_COLUMNS)
         .where(where)
         .order_by(webhook_events.c.occurred_at.desc(), webhook_events.c.id.desc())
         .offset(offset)
         .limit(limit)
     )
-    rows = list((await uow.conn.execute(q)).mappings().all())
+    rows = [event_row(r) for r in (await uow.conn.execute(q)).mappings()]
     return rows, int(total)
 
 
-async def get_event(uow: UnitOfWork, organization_id: str, event_id: str) -> RowMapping | None:
-    q = select(webhook_events).where(
+async def get_event(uow: UnitOfWork, organization_id: str, event_id: str) -> dict[str, Any] | None:
+    q = select(*EVENT_COLUMNS).where(
         webhook_events.c.id == event_id, webhook_events.c.organization_id == organization_id
     )
-    return (await uow.conn.execute(q)).mappings().first()
+    row = (await uow.conn.execute(q)).mappings().first()
+    return None if row is None else event_row(row)
 
 
 async def attempts_for(uow: UnitOfWork, event_ids: Sequence[str]) -> dict[str, list[RowMapping]]:
@@ -272,11 +299,13 @@ async def attempts_for(uow: UnitOfWork, event_ids: Sequence[str]) -> dict[str, l
 _REDELIVERY_STATE = (
     select(
         webhook_events.c.id,
+        webhook_events.c.organization_id,
+        webhook_events.c.message_id,
         webhook_events.c.urls,
         webhook_events.c.status,
         webhook_events.c.attempts,
         DELIVERED_TO.label("delivered_to"),
-        type_coerce(webhook_events.c.payload, PackedJSONText()).label("payload_json"),
+        _STORED_PAYLOAD,
         organizations.c.signing_seed,
     )
     .join(organizations, organizations.c.id == webhook_events.c.organization_id)
@@ -289,13 +318,14 @@ _REDELIVERY_STATE = (
 
 async def redelivery_state(
     uow: UnitOfWork, organization_id: str, event_id: str
-) -> RowMapping | None:
+) -> dict[str, Any] | None:
     """What sending an event again needs (its payload as stored JSON text and its organization's
     signing seed), or None when the event is not this organization's."""
     result = await uow.conn.execute(
         _REDELIVERY_STATE, {"event_id": event_id, "organization_id": organization_id}
     )
-    return result.mappings().first()
+    row = result.mappings().first()
+    return None if row is None else event_row(row, decode=False)
 
 
 async def record_redelivery(

@@ -38,6 +38,7 @@ from signalpost.kit.db import UnitOfWork
 from signalpost.kit.httpclient import ConnectError, HttpClient
 from signalpost.kit.jsonio import dumps
 from signalpost.kit.netguard import Blocked
+from signalpost.kit.packed import Primed
 from signalpost.kit.queue import enqueue_many
 from signalpost.kit.signing import EXTERNAL_SEED, Signer
 from signalpost.models import webhook_events
@@ -196,7 +197,10 @@ def _event_row(spec: EventSpec, event_id: str, now: datetime) -> dict[str, Any] 
         "organization_id": spec.organization_id,
         "event_type": spec.event_type,
         "message_id": spec.message_id,
-        "payload": data,
+        # Packed with the row's ids, which the event repeats (kit.packed, tag 2).
+        "payload": Primed(
+            data, repo.payload_context(spec.organization_id, spec.message_id, event_id)
+        ),
         "envelope": spec.envelope,
         "urls": clean,
         "status": "pending",
@@ -431,7 +435,7 @@ async def record_attempts(uow: UnitOfWork, records: Sequence[AttemptRecord]) -> 
     return await repo.record_attempts(uow, records)
 
 
-async def delivery_states(uow: UnitOfWork, event_ids: Sequence[str]) -> dict[str, RowMapping]:
+async def delivery_states(uow: UnitOfWork, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     return await repo.delivery_states(uow, event_ids)
 
 
@@ -451,7 +455,7 @@ async def give_up(uow: UnitOfWork, event_id: str) -> None:
 
 async def list_deliveries(
     uow: UnitOfWork, organization_id: str, query: DeliveryQuery, *, offset: int, limit: int
-) -> tuple[list[tuple[RowMapping, list[RowMapping]]], int]:
+) -> tuple[list[tuple[dict[str, Any], list[RowMapping]]], int]:
     rows, total = await repo.list_events(uow, organization_id, query, offset=offset, limit=limit)
     attempts = await repo.attempts_for(uow, [r["id"] for r in rows])
     return [(r, attempts[r["id"]]) for r in rows], total
@@ -459,7 +463,7 @@ async def list_deliveries(
 
 async def get_delivery(
     uow: UnitOfWork, organization_id: str, delivery_id: str
-) -> tuple[RowMapping, list[RowMapping]] | None:
+) -> tuple[dict[str, Any], list[RowMapping]] | None:
     row = await repo.get_event(uow, organization_id, delivery_id)
     if row is None:
         return None

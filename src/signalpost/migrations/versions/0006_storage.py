@@ -200,7 +200,7 @@ def _attempts_table(name: str, *, with_id: bool) -> None:
     """A webhook attempts table on SQLite: this revision's (keyed by event and attempt) or the one
     before (its own id, (event_id, attempt) unique)."""
     utc = signalpost.kit.db.UTCDateTime
-    key: list[sa.SchemaItem] = (
+    key: list[sa.Constraint] = (
         [
             sa.PrimaryKeyConstraint("id", name="pk_webhook_attempts"),
             sa.UniqueConstraint("event_id", "attempt", name="uq_webhook_attempts_event_attempt"),
