@@ -275,12 +275,12 @@ messages = Table(
         "sender_kind", CompactWord(16), nullable=True
     ),  # long_code|toll_free|short_code|alphanumeric
     Column("from_number", String(64), nullable=False),
-    Column("from_carrier", String(100), nullable=False, default=""),
+    Column("from_carrier", CompactWord(100), nullable=False, default=""),
     Column("from_line_type", CompactWord(32), nullable=False, default=""),
     Column("from_status", CompactWord(32), nullable=True),  # inbound only
     Column("to_number", String(64), nullable=False),
     Column("to_status", CompactWord(32), nullable=False),
-    Column("to_carrier", String(100), nullable=False, default=""),
+    Column("to_carrier", CompactWord(100), nullable=False, default=""),
     Column("to_line_type", CompactWord(32), nullable=False, default=""),
     Column("cc", JSON, nullable=False),
     Column("text", Text, nullable=True),

@@ -20,6 +20,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Text
@@ -29,7 +30,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
-from signalpost.kit.compact import uuid_str
+from signalpost.kit.clock import iso
+from signalpost.kit.compact import from_micros, uuid_str, word_str
 from signalpost.kit.jsonio import dumps, loads
 
 _TAG_V1 = 1
@@ -182,13 +184,24 @@ def stored_json_text(stored: Any, context: bytes | None = None) -> str:
 SQL_FUNCTION = "signalpost_unpack"
 
 
+def context_text(value: Any) -> str:
+    """A value's part of a context: ids and words as their text, times (`datetime`, or integer
+    microseconds as SQLite stores them) in the wire's form, nothing for NULL."""
+    if value is None:
+        return ""
+    if isinstance(value, int):
+        value = from_micros(value)
+    if isinstance(value, datetime):
+        return iso(value) or ""
+    return str(word_str(uuid_str(value)))
+
+
 def sqlite_unpack(stored: bytes | str | None, *context: Any) -> str | None:
     """`signalpost_unpack(column[, context columns...])` on SQLite: the JSON text of a stored
-    value; the context columns (ids, as stored) give a tag 2 value its context back."""
+    value; the context columns, as stored, give a tag 2 value its context back."""
     if stored is None:
         return None
-    primer = "".join(str(uuid_str(c)) for c in context if c is not None).encode()
-    return unpack_text(stored, primer)
+    return unpack_text(stored, "".join(context_text(c) for c in context).encode())
 
 
 class packed_text(FunctionElement[str]):

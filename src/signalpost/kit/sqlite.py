@@ -62,7 +62,7 @@ def configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
         cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cur.close()
         dbapi_conn.create_function(packed.SQL_FUNCTION, 1, packed.sqlite_unpack, deterministic=True)
-        dbapi_conn.create_function(packed.SQL_FUNCTION, 4, packed.sqlite_unpack, deterministic=True)
+        dbapi_conn.create_function(packed.SQL_FUNCTION, 6, packed.sqlite_unpack, deterministic=True)
         dbapi_conn.create_function(
             compact.SQL_TEXT, 1, compact.sqlite_stored_text, deterministic=True
         )

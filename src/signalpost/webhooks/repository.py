@@ -14,7 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from signalpost.kit.compact import stored_text
 from signalpost.kit.db import UnitOfWork
 from signalpost.kit.jsonio import loads
-from signalpost.kit.packed import PackedStored, packed_text, stored_json_text
+from signalpost.kit.packed import PackedStored, context_text, packed_text, stored_json_text
 from signalpost.models import organizations, webhook_attempts, webhook_events
 
 # When an event's last attempt ended; looked up only for events tried before (most are on their
@@ -47,16 +47,26 @@ _STORED_PAYLOAD = type_coerce(webhook_events.c.payload, PackedStored()).label("p
 EVENT_COLUMNS = (*(c for c in webhook_events.c if c.key != "payload"), _STORED_PAYLOAD)
 
 
-def payload_context(organization_id: str, message_id: str | None, event_id: str) -> bytes:
-    """The strings an event's payload is packed with: the ids of its row, which it repeats."""
-    return f"{organization_id}{message_id or ''}{event_id}".encode()
+def payload_context(
+    event_type: str,
+    occurred_at: datetime,
+    organization_id: str,
+    message_id: str | None,
+    event_id: str,
+) -> bytes:
+    """The strings an event's payload is packed with: what of its row it repeats (the SQL search
+    gives the same columns, in this order, to `packed_text`)."""
+    parts = (event_type, occurred_at, organization_id, message_id, event_id)
+    return "".join(context_text(p) for p in parts).encode()
 
 
 def event_row(row: Mapping[Any, Any], *, decode: bool = True) -> dict[str, Any]:
     """An event read with its stored payload (`EVENT_COLUMNS`, or its ids and `payload_stored`):
     the payload as JSON text in `payload_json` and, with `decode`, as a value in `payload`."""
     out = dict(row)
-    context = payload_context(out["organization_id"], out["message_id"], out["id"])
+    context = payload_context(
+        out["event_type"], out["occurred_at"], out["organization_id"], out["message_id"], out["id"]
+    )
     out["payload_json"] = stored_json_text(out.pop("payload_stored"), context)
     if decode:
         out["payload"] = loads(out["payload_json"])
@@ -69,6 +79,7 @@ _DELIVERY_STATES = (
         webhook_events.c.id,
         webhook_events.c.organization_id,
         webhook_events.c.event_type,
+        webhook_events.c.occurred_at,
         webhook_events.c.message_id,
         webhook_events.c.urls,
         webhook_events.c.status,
@@ -221,9 +232,9 @@ def _conditions(organization_id: str, f: DeliveryQuery) -> list[ColumnElement[bo
             or_(
                 stored_text(e.id).contains(text, autoescape=True),
                 stored_text(e.event_type).contains(text, autoescape=True),
-                packed_text(e.payload, e.organization_id, e.message_id, e.id).contains(
-                    text, autoescape=True
-                ),
+                packed_text(
+                    e.payload, e.event_type, e.occurred_at, e.organization_id, e.message_id, e.id
+                ).contains(text, autoescape=True),
             )
         )
     if f.attempts_contains:
@@ -301,6 +312,8 @@ _REDELIVERY_STATE = (
         webhook_events.c.id,
         webhook_events.c.organization_id,
         webhook_events.c.message_id,
+        webhook_events.c.event_type,
+        webhook_events.c.occurred_at,
         webhook_events.c.urls,
         webhook_events.c.status,
         webhook_events.c.attempts,

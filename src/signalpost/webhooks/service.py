@@ -199,7 +199,10 @@ def _event_row(spec: EventSpec, event_id: str, now: datetime) -> dict[str, Any] 
         "message_id": spec.message_id,
         # Packed with the row's ids, which the event repeats (kit.packed, tag 2).
         "payload": Primed(
-            data, repo.payload_context(spec.organization_id, spec.message_id, event_id)
+            data,
+            repo.payload_context(
+                spec.event_type, occurred, spec.organization_id, spec.message_id, event_id
+            ),
         ),
         "envelope": spec.envelope,
         "urls": clean,
