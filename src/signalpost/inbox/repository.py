@@ -27,7 +27,13 @@ from signalpost.models import (
     webhook_attempts,
     webhook_events,
 )
-from signalpost.webhooks.repository import DELIVERED_TO, EVENT_COLUMNS, event_row
+from signalpost.webhooks.repository import (
+    ATTEMPT_COLUMNS,
+    ATTEMPTS_WITH_EVENTS,
+    DELIVERED_TO,
+    EVENT_COLUMNS,
+    event_row,
+)
 
 
 async def recent_messages(uow: UnitOfWork, org_id: str, limit: int) -> list[RowMapping]:
@@ -116,7 +122,8 @@ async def attempts_for_events(uow: UnitOfWork, event_ids: Sequence[str]) -> list
     if not event_ids:
         return []
     q = (
-        select(webhook_attempts)
+        select(*ATTEMPT_COLUMNS)
+        .select_from(ATTEMPTS_WITH_EVENTS)
         .where(webhook_attempts.c.event_id.in_(list(event_ids)))
         .order_by(webhook_attempts.c.attempt, webhook_attempts.c.started_at)
     )

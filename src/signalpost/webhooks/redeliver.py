@@ -47,8 +47,9 @@ async def redeliver(
     body = service.body_bytes(event["payload_json"], int(event["attempts"]) + 1, url)
     headers = service.request_headers(signer_for(event["signing_seed"]), body, config.user_agent)
     result = await service.post(http_client(ctx), url, body, headers, config.timeout)
+    first = next(iter(event["urls"] or []), None)
     attempt: dict[str, Any] = {
-        "url": url,
+        "url": service.stored_url(url, url == first),
         "status_code": result.status_code,
         "latency_ms": result.latency_ms,
         "response_body": result.response_body,

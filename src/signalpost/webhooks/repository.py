@@ -28,10 +28,21 @@ _LAST_FINISHED = case(
     ),
     else_=None,
 )
+# An attempt's URL: stored empty when it is its event's first URL (`service.stored_url`).
+ATTEMPT_URL = case(
+    (webhook_attempts.c.url == "", webhook_events.c.urls[0].as_string()),
+    else_=webhook_attempts.c.url,
+)
+# Every column of an attempt, its URL resolved; select from `ATTEMPTS_WITH_EVENTS`.
+ATTEMPT_COLUMNS = (*(c for c in webhook_attempts.c if c.key != "url"), ATTEMPT_URL.label("url"))
+ATTEMPTS_WITH_EVENTS = webhook_attempts.join(
+    webhook_events, webhook_events.c.id == webhook_attempts.c.event_id
+)
+
 # Where an event was delivered: the URL of its last 2xx attempt (a delivery ends with the first one;
 # a redelivery that succeeds adds a later one).
 DELIVERED_TO = (
-    select(webhook_attempts.c.url)
+    select(ATTEMPT_URL)
     .where(
         webhook_attempts.c.event_id == webhook_events.c.id,
         webhook_attempts.c.status_code >= 200,
@@ -245,7 +256,7 @@ def _conditions(organization_id: str, f: DeliveryQuery) -> list[ColumnElement[bo
             .where(
                 a.event_id == e.id,
                 or_(
-                    a.url.contains(text, autoescape=True),
+                    ATTEMPT_URL.contains(text, autoescape=True),
                     a.response_body.contains(text, autoescape=True),
                     a.error.contains(text, autoescape=True),
                     cast(a.status_code, Text).contains(text, autoescape=True),
@@ -296,7 +307,8 @@ async def attempts_for(uow: UnitOfWork, event_ids: Sequence[str]) -> dict[str, l
     if not event_ids:
         return out
     q = (
-        select(webhook_attempts)
+        select(*ATTEMPT_COLUMNS)
+        .select_from(ATTEMPTS_WITH_EVENTS)
         .where(webhook_attempts.c.event_id.in_(list(event_ids)))
         .order_by(webhook_attempts.c.event_id, webhook_attempts.c.attempt.desc())
     )

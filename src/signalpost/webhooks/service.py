@@ -399,6 +399,12 @@ def _log_failed_attempt(event_id: str, step: Step, result: AttemptResult) -> Non
         )
 
 
+def stored_url(url: str, first: bool) -> str:
+    """An attempt's URL as stored: empty for the event's first URL (read back through
+    `repository.ATTEMPT_URL`), which most attempts go to."""
+    return "" if first else url
+
+
 def attempt_record(
     event_id: str,
     step: Step,
@@ -418,7 +424,7 @@ def attempt_record(
     return AttemptRecord(
         event_id=event_id,
         attempt={
-            "url": step.url,
+            "url": stored_url(step.url, step.url_index == 0),
             "attempt": step.attempt,
             "status_code": result.status_code,
             "latency_ms": result.latency_ms,

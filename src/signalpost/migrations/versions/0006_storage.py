@@ -6,7 +6,8 @@ event types, ...) hold one character per such word (`signalpost.kit.compact`); t
 them back as text. PostgreSQL's columns keep their types. On both: the index on messages' carrier
 ids (no query looked messages up by it) goes, the one on their group ids keeps only the messages of
 a group; webhook attempts lose their own id (never shown by the API, never looked up): their key is
-(event_id, attempt), unique already; webhook events lose `delivered_to`, the URL of their last 2xx
+(event_id, attempt), unique already; an attempt to its event's first URL stores the URL as ''
+(read back from the event); webhook events lose `delivered_to`, the URL of their last 2xx
 attempt, which is read from the attempts instead. The downgrade gives attempts new random ids and
 fills `delivered_to` again.
 
@@ -264,6 +265,12 @@ _FILL_DELIVERED_TO = (
 )
 
 
+def _first_url(dialect: str) -> str:
+    """SQL: the first URL of an attempt's event."""
+    first = "json_extract(e.urls, '$[0]')" if dialect == "sqlite" else "(e.urls ->> 0)"
+    return f"(SELECT {first} FROM webhook_events e WHERE e.id = webhook_attempts.event_id)"
+
+
 def upgrade() -> None:
     op.drop_index("ix_messages_carrier_message_id", table_name="messages")
     op.drop_index("ix_messages_group_id", table_name="messages")
@@ -272,16 +279,20 @@ def upgrade() -> None:
         op.execute("ALTER TABLE webhook_events DROP COLUMN delivered_to")
         _rewrite(upgrade=True)
         _rebuild_attempts_sqlite(with_id=False)
+        op.execute(f"UPDATE webhook_attempts SET url = '' WHERE url = {_first_url('sqlite')}")
         return
     op.drop_column("webhook_events", "delivered_to")
     op.drop_constraint("pk_webhook_attempts", "webhook_attempts", type_="primary")
     op.drop_constraint("uq_webhook_attempts_event_attempt", "webhook_attempts", type_="unique")
     op.drop_column("webhook_attempts", "id")
     op.create_primary_key("pk_webhook_attempts", "webhook_attempts", ["event_id", "attempt"])
+    op.execute(f"UPDATE webhook_attempts SET url = '' WHERE url = {_first_url('postgresql')}")
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "sqlite":
+    dialect = op.get_bind().dialect.name
+    op.execute(f"UPDATE webhook_attempts SET url = {_first_url(dialect)} WHERE url = ''")
+    if dialect == "sqlite":
         _rebuild_attempts_sqlite(with_id=True)
         _rewrite(upgrade=False)
     else:
