@@ -125,7 +125,10 @@ def query(url: str, sql: Any) -> list[Any]:
 
 
 def add_jobs(url: str, kind: str, n: int) -> list[int]:
-    async def go() -> None:
+    """Queue `n` jobs; their ids are read in the same transaction (running workers may finish and
+    delete some as soon as it commits)."""
+
+    async def go() -> list[int]:
         db = Database(url)
         try:
             async with db.transaction() as uow:
@@ -133,11 +136,13 @@ def add_jobs(url: str, kind: str, n: int) -> list[int]:
                     await enqueue(uow, kind, {})
                 else:
                     await enqueue_many(uow, [{"kind": kind, "payload": {"i": i}} for i in range(n)])
+                await uow.flush()
+                found = await uow.conn.execute(select(jobs.c.id).order_by(jobs.c.id))
+                return [int(r[0]) for r in found.all()]
         finally:
             await db.dispose()
 
-    asyncio.run(go())
-    return [r[0] for r in query(url, select(jobs.c.id).order_by(jobs.c.id))]
+    return asyncio.run(go())
 
 
 def runs(url: str) -> list[tuple[int, str]]:
