@@ -16,9 +16,10 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
-from signalpost.kit.db import UTCDateTime
+from signalpost.kit.compact import CompactUUID, CompactWord, UTCDateTime
 from signalpost.kit.packed import PackedJSON
 
 metadata = MetaData(
@@ -31,7 +32,7 @@ metadata = MetaData(
     }
 )
 
-ID = String(36)
+ID = CompactUUID(36)  # VARCHAR(36); 16 bytes on SQLite (kit.compact)
 
 
 def _timestamps() -> list[Column[object]]:
@@ -267,18 +268,20 @@ messages = Table(
     Column(
         "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
     ),
-    Column("direction", String(8), nullable=False),  # outbound | inbound
-    Column("type", String(10), nullable=False),  # SMS | MMS | WHATSAPP
+    Column("direction", CompactWord(8), nullable=False),  # outbound | inbound (kit.compact)
+    Column("type", CompactWord(10), nullable=False),  # SMS | MMS | WHATSAPP
     Column("messaging_profile_id", ID, nullable=True),  # no query looks messages up by it
-    Column("sender_kind", String(16), nullable=True),  # long_code|toll_free|short_code|alphanumeric
+    Column(
+        "sender_kind", CompactWord(16), nullable=True
+    ),  # long_code|toll_free|short_code|alphanumeric
     Column("from_number", String(64), nullable=False),
-    Column("from_carrier", String(100), nullable=False, default=""),
-    Column("from_line_type", String(32), nullable=False, default=""),
-    Column("from_status", String(32), nullable=True),  # inbound only
+    Column("from_carrier", CompactWord(100), nullable=False, default=""),
+    Column("from_line_type", CompactWord(32), nullable=False, default=""),
+    Column("from_status", CompactWord(32), nullable=True),  # inbound only
     Column("to_number", String(64), nullable=False),
-    Column("to_status", String(32), nullable=False),
-    Column("to_carrier", String(100), nullable=False, default=""),
-    Column("to_line_type", String(32), nullable=False, default=""),
+    Column("to_status", CompactWord(32), nullable=False),
+    Column("to_carrier", CompactWord(100), nullable=False, default=""),
+    Column("to_line_type", CompactWord(32), nullable=False, default=""),
     Column("cc", JSON, nullable=False),
     Column("text", Text, nullable=True),
     Column("original_text", Text, nullable=True),
@@ -287,7 +290,7 @@ messages = Table(
     Column("webhook_url", Text, nullable=True),
     Column("webhook_failover_url", Text, nullable=True),
     Column("use_profile_webhooks", Boolean, nullable=False, default=True),
-    Column("encoding", String(16), nullable=False),
+    Column("encoding", CompactWord(16), nullable=False),
     Column("parts", Integer, nullable=False),
     Column("num_chars", Integer, nullable=False),
     Column("smart_encoding_applied", Boolean, nullable=False, default=False),
@@ -297,9 +300,9 @@ messages = Table(
     Column("errors", JSON, nullable=False),
     Column("body", JSON, nullable=True),
     Column("request", PackedJSON, nullable=True),  # the accepted request fields, as sent
-    Column("group_id", ID, nullable=True, index=True),
+    Column("group_id", ID, nullable=True),
     Column("autoresponse_type", String(16), nullable=True),
-    Column("carrier_message_id", String(64), nullable=True, index=True),
+    Column("carrier_message_id", CompactUUID(64), nullable=True),  # never looked up by
     Column("carrier_attempts", Integer, nullable=False, default=0),
     Column("received_at", UTCDateTime(), nullable=False),
     Column("send_at", UTCDateTime(), nullable=True),
@@ -309,6 +312,13 @@ messages = Table(
     Column("wait_seconds", Float, nullable=True),
     Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_messages_org_received", "organization_id", "received_at"),
+    # Only the messages of a group (most have none) are looked up by it (migration 0006).
+    Index(
+        "ix_messages_group_id",
+        "group_id",
+        sqlite_where=text("group_id IS NOT NULL"),
+        postgresql_where=text("group_id IS NOT NULL"),
+    ),
     Index("ix_messages_org_updated", "organization_id", "updated_at"),  # the inbox's change feed
     Index("ix_messages_from_completed", "from_number", "completed_at"),  # number health, pools
     # The inbox: messages of one number, and conversations, newest first (migration 0004).
@@ -346,33 +356,34 @@ webhook_events = Table(
     Column(
         "organization_id", ID, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
     ),
-    Column("event_type", String(64), nullable=False),
+    Column("event_type", CompactWord(64), nullable=False),  # kit.compact, as the next two
     Column("message_id", ID, nullable=True, index=True),
     # The `data` object of the body, compressed (kit.packed): most of an event's bytes.
     Column("payload", PackedJSON, nullable=False),
-    Column("envelope", String(8), nullable=False, default="event"),  # event | bare
+    Column("envelope", CompactWord(8), nullable=False, default="event"),  # event | bare
     Column("urls", JSON, nullable=False),  # ordered [primary, failover] candidates
-    Column("status", String(16), nullable=False),  # pending | delivered | failed
+    Column("status", CompactWord(16), nullable=False),  # pending | delivered | failed
     Column("attempts", Integer, nullable=False, default=0),
-    Column("delivered_to", Text, nullable=True),
+    # Where it was delivered: the URL of its last 2xx attempt (webhooks.repository.DELIVERED_TO).
     Column("occurred_at", UTCDateTime(), nullable=False),
     Column("started_at", UTCDateTime(), nullable=True),  # when the first attempt began
     Column("finished_at", UTCDateTime(), nullable=True),
     Index("ix_webhook_events_org_occurred", "organization_id", "occurred_at"),
 )
 
+# Keyed by (event, attempt number): an attempt is recorded once, even when a crashed worker's job
+# is run again.
 webhook_attempts = Table(
     "webhook_attempts",
     metadata,
-    Column("id", ID, primary_key=True),
     Column(
         "event_id",
         ID,
         ForeignKey("webhook_events.id", ondelete="CASCADE"),
-        nullable=False,
-    ),  # looked up through uq_webhook_attempts_event_attempt (event_id, attempt)
+        primary_key=True,
+    ),
+    Column("attempt", Integer, primary_key=True, autoincrement=False),
     Column("url", Text, nullable=False),
-    Column("attempt", Integer, nullable=False),
     Column("status_code", Integer, nullable=True),
     Column("latency_ms", Float, nullable=True),
     Column("response_body", Text, nullable=True),
@@ -381,8 +392,6 @@ webhook_attempts = Table(
     Column("response_headers", PackedJSON, nullable=True),
     Column("started_at", UTCDateTime(), nullable=False),
     Column("finished_at", UTCDateTime(), nullable=False),
-    # An attempt is recorded once, even when a crashed worker's job is run again.
-    UniqueConstraint("event_id", "attempt", name="uq_webhook_attempts_event_attempt"),
     Index("ix_webhook_attempts_finished_at", "finished_at"),  # the inbox's change feed
 )
 

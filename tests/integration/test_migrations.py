@@ -32,6 +32,12 @@ def _differences(conn: Connection) -> list[Any]:
     return list(compare_metadata(context, metadata))
 
 
+def _index(index: Any) -> str:
+    """An index as text; a partial index's WHERE clause (an SQL object) as its SQL."""
+    options = {k: str(v) for k, v in index.get("dialect_options", {}).items()}
+    return str(sorted({**index, "dialect_options": options}.items()))
+
+
 def _schema(conn: Connection) -> dict[str, Any]:
     """Tables with their columns, indexes, unique constraints and foreign keys."""
     insp = inspect(conn)
@@ -40,7 +46,7 @@ def _schema(conn: Connection) -> dict[str, Any]:
             "columns": [
                 (c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(table)
             ],
-            "indexes": sorted(str(sorted(i.items())) for i in insp.get_indexes(table)),
+            "indexes": sorted(_index(i) for i in insp.get_indexes(table)),
             "unique": sorted(str(sorted(u.items())) for u in insp.get_unique_constraints(table)),
             "fks": sorted(str(sorted(f.items())) for f in insp.get_foreign_keys(table)),
         }

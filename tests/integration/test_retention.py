@@ -190,7 +190,8 @@ def test_old_rows_are_purged_and_young_ones_kept(
     for mid in old + young:
         wait_final(client, mid)
     # Each message's two webhooks (sent, finalized) delivered and their attempts recorded.
-    wait_until(lambda: _present(server, old + young)["attempts"] >= 2 * len(old + young), 20)
+    for batch in (old, young):
+        wait_until(lambda b=batch: _present(server, b)["attempts"] >= 2 * len(b), 20)
     before_young = _present(server, young)
     assert _idempotency_count(server, account.org.id) == 12
     old_extra = _extras(server, account.org.id, old[0], old=True)

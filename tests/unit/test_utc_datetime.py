@@ -1,5 +1,5 @@
-"""`UTCDateTime` on SQLite: the text form SQLAlchemy's SQLite dialect uses, read back aware in UTC,
-and ordered correctly by SQL comparisons (SQLite compares the text)."""
+"""`UTCDateTime` on SQLite: integer microseconds since 1970, read back aware in UTC (also the text
+form written before migration 0006), and ordered correctly by SQL comparisons."""
 
 from __future__ import annotations
 
@@ -12,15 +12,16 @@ from signalpost.kit.clock import iso
 from signalpost.kit.db import UTCDateTime
 
 
-def test_sqlite_text_form_matches_the_dialects() -> None:
+def test_sqlite_stored_form_is_microseconds_since_1970() -> None:
     dialect = sqlite.dialect()
     ours = UTCDateTime().bind_processor(dialect)
     assert ours is not None
     naive = datetime(2021, 3, 15, 12, 5, 57)
-    assert ours(naive) == "2021-03-15 12:05:57.000000"
-    assert ours(naive.replace(tzinfo=UTC, microsecond=105542)) == "2021-03-15 12:05:57.105542"
+    assert ours(naive) == 1615809957_000000
+    assert ours(naive.replace(tzinfo=UTC, microsecond=105542)) == 1615809957_105542
     plus_two = datetime(2021, 3, 15, 14, 5, 57, 1, tzinfo=timezone(timedelta(hours=2)))
-    assert ours(plus_two) == "2021-03-15 12:05:57.000001"
+    assert ours(plus_two) == 1615809957_000001
+    assert ours(datetime(1969, 12, 31, 23, 59, 59, 999999)) == -1
     assert ours(None) is None
 
 
@@ -33,9 +34,9 @@ def test_round_trip_and_ordering_on_sqlite() -> None:
     values = [base, base + timedelta(microseconds=1), base + timedelta(seconds=1), None]
     with engine.begin() as conn:
         conn.execute(insert(t), [{"id": i, "at": v} for i, v in enumerate(values)])
-        # A value written by the dialect's own conversion (no microseconds) reads back too.
-        conn.execute(text("INSERT INTO t (id, at) VALUES (9, '2026-01-02 03:04:05')"))
         later = conn.execute(select(t.c.id).where(t.c.at > base).order_by(t.c.at)).scalars().all()
+        # A value stored as text (before migration 0006, no microseconds) reads back too.
+        conn.execute(text("INSERT INTO t (id, at) VALUES (9, '2026-01-02 03:04:05')"))
         # And one written with an offset, by something else, reads back in UTC.
         conn.execute(text("INSERT INTO t (id, at) VALUES (10, '2026-01-02 05:04:05+02:00')"))
         rows = dict(conn.execute(select(t.c.id, t.c.at)).all())

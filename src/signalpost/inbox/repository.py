@@ -13,19 +13,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, type_coerce
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.sql.elements import ColumnElement
 
 from signalpost.kit.db import UnitOfWork
-from signalpost.kit.packed import PackedJSONText
 from signalpost.models import (
     messages,
     messaging_profiles,
     phone_numbers,
     webhook_attempts,
     webhook_events,
+)
+from signalpost.webhooks.repository import (
+    ATTEMPT_COLUMNS,
+    ATTEMPTS_WITH_EVENTS,
+    DELIVERED_TO,
+    EVENT_COLUMNS,
+    event_row,
 )
 
 
@@ -93,8 +100,8 @@ async def message(uow: UnitOfWork, org_id: str, message_id: str) -> RowMapping |
 
 async def events_for_messages(
     uow: UnitOfWork, org_id: str, message_ids: Sequence[str]
-) -> list[RowMapping]:
-    """The webhook events of these messages, oldest first.
+) -> list[dict[str, Any]]:
+    """The webhook events of these messages, oldest first (payloads decoded, `event_row`).
 
     Looked up by message id (an index hit); the organization is checked on the rows, as a filter on
     it in SQL makes SQLite scan the organization's whole event history instead.
@@ -102,15 +109,12 @@ async def events_for_messages(
     if not message_ids:
         return []
     q = (
-        select(
-            webhook_events,
-            type_coerce(webhook_events.c.payload, PackedJSONText()).label("payload_json"),
-        )
+        select(*EVENT_COLUMNS, DELIVERED_TO.label("delivered_to"))
         .where(webhook_events.c.message_id.in_(list(message_ids)))
         .order_by(webhook_events.c.occurred_at, webhook_events.c.id)
     )
     rows = (await uow.conn.execute(q)).mappings().all()
-    return [r for r in rows if r["organization_id"] == org_id]
+    return [event_row(r) for r in rows if r["organization_id"] == org_id]
 
 
 async def attempts_for_events(uow: UnitOfWork, event_ids: Sequence[str]) -> list[RowMapping]:
@@ -118,7 +122,8 @@ async def attempts_for_events(uow: UnitOfWork, event_ids: Sequence[str]) -> list
     if not event_ids:
         return []
     q = (
-        select(webhook_attempts)
+        select(*ATTEMPT_COLUMNS)
+        .select_from(ATTEMPTS_WITH_EVENTS)
         .where(webhook_attempts.c.event_id.in_(list(event_ids)))
         .order_by(webhook_attempts.c.attempt, webhook_attempts.c.started_at)
     )

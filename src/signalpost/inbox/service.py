@@ -163,8 +163,8 @@ def parse_before(value: str) -> tuple[datetime, str]:
     return parse_datetime(at), last_id
 
 
-def _by_message(events: Iterable[RowMapping]) -> dict[str, list[RowMapping]]:
-    out: dict[str, list[RowMapping]] = defaultdict(list)
+def _by_message(events: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    out: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for e in events:
         out[e["message_id"]].append(e)
     return out
@@ -199,7 +199,8 @@ def _attempt_view(
         else None
     )
     return {
-        "id": row["id"],
+        # Attempts are keyed by their event and number (they have no id of their own).
+        "id": f"{row['event_id']}-{row['attempt']}",
         "attempt": row["attempt"],
         "url": row["url"],
         "status_code": code,
@@ -218,7 +219,7 @@ def _attempt_view(
 
 
 def delivery(
-    event: RowMapping, attempts: Sequence[RowMapping], public_key: str | None = None
+    event: Mapping[str, Any], attempts: Sequence[RowMapping], public_key: str | None = None
 ) -> dict[str, Any]:
     """One webhook event of a message with every attempt to deliver it."""
     status = event["status"] if event["status"] in ("delivered", "failed") else "pending"

@@ -17,12 +17,11 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import (
-    DateTime,
     Insert,
     Table,
     Update,
@@ -35,9 +34,9 @@ from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql import Executable
-from sqlalchemy.types import TypeDecorator
 
 from signalpost.kit import pgbulk, pgpool, sqlite, sqlitebulk
+from signalpost.kit.compact import UTCDateTime as UTCDateTime  # migrations name it here
 
 T = TypeVar("T")
 
@@ -49,89 +48,6 @@ def _json_text(value: Any) -> str:
 def _json_value(raw: Any) -> Any:
     # SQLite hands back a JSON column holding a bare number as that number (column affinity).
     return orjson.loads(raw) if isinstance(raw, str | bytes) else raw
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        value = value.astimezone(UTC)
-        if dialect.name == "sqlite":
-            return value.replace(tzinfo=None)
-        return value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-    # SQLite keeps datetimes as text, `YYYY-MM-DD HH:MM:SS.ffffff` (the form SQLAlchemy's SQLite
-    # dialect writes, and compares as strings). The dialect's own conversion goes through string
-    # templates and a regular expression per value; these do the same with `isoformat` and
-    # `fromisoformat` at a fraction of the cost, which shows on every row a message touches.
-
-    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
-        if dialect.name != "sqlite":
-            return super().bind_processor(dialect)
-
-        # One entry of memory (replaced whole, so threads never see half of one): a batch binds
-        # the same `now` object into every one of its rows.
-        last: list[tuple[datetime | None, str]] = [(None, "")]
-
-        def process(value: datetime | None) -> str | None:
-            if value is None:
-                return None
-            memo = last[0]
-            if value is memo[0]:
-                return memo[1]
-            if value.tzinfo is UTC:  # the usual case: the offset is cut off the text
-                text = value.isoformat(sep=" ", timespec="microseconds")[:-6]
-            else:
-                naive = value.astimezone(UTC) if value.tzinfo and value.utcoffset() else value
-                text = naive.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-            last[0] = (value, text)
-            return text
-
-        return process
-
-    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
-        if dialect.name != "sqlite":
-            return super().result_processor(dialect, coltype)
-
-        # The rows of a batch share their timestamps (written from one `now`): one entry of memory
-        # for the last text read, as for binding.
-        last: list[tuple[str | None, datetime | None]] = [(None, None)]
-
-        def process(value: str | datetime | None) -> datetime | None:
-            if value is None:
-                return None
-            if isinstance(value, str):
-                memo = last[0]
-                if value == memo[0]:
-                    return memo[1]
-                if len(value) in (19, 26):  # naive, as stored: read as UTC straight away
-                    parsed = datetime.fromisoformat(value + "+00:00")
-                else:
-                    parsed = datetime.fromisoformat(value)
-                    parsed = (
-                        parsed.replace(tzinfo=UTC)
-                        if parsed.tzinfo is None
-                        else parsed.astimezone(UTC)
-                    )
-                last[0] = (value, parsed)
-                return parsed
-            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-        return process
 
 
 # Due times `Database` remembers at most (beyond, workers poll as usual).

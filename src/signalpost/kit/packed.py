@@ -8,12 +8,19 @@ where the sandbox keeps everything in one file; PostgreSQL stores the JSON text.
 
 The dictionary belongs to tag 1 and must never change: values written with it are read with it.
 A new dictionary takes a new tag, and readers keep every older one.
+
+Tag 2 (`Primed`): the dictionary followed by strings of the value's own row that the value repeats
+(a webhook event's ids), which then take a few bytes instead of twenty each; reading such a value
+takes the same strings again (`unpack_text(stored, context)`), so it is read by the code that
+knows its row, never by the column type alone.
 """
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Text
@@ -23,6 +30,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
+from signalpost.kit.clock import iso
+from signalpost.kit.compact import from_micros, uuid_str, word_str
 from signalpost.kit.jsonio import dumps, loads
 
 _TAG_V1 = 1
@@ -56,22 +65,42 @@ _DICTIONARY_V1 = (
 )
 
 
-def pack(value: Any) -> bytes:
-    """The stored form of a JSON value (or of JSON text already encoded)."""
+_TAG_V2 = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Primed:
+    """A value to store with its row's `context` (tag 2; see the module's docstring)."""
+
+    value: Any
+    context: bytes
+
+
+def pack(value: Any, context: bytes | None = None) -> bytes:
+    """The stored form of a JSON value (or of JSON text already encoded); with `context`, tag 2."""
     raw = value.encode() if isinstance(value, str) else dumps(value)
-    deflate = zlib.compressobj(6, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, _DICTIONARY_V1)
-    return bytes((_TAG_V1,)) + deflate.compress(raw) + deflate.flush()
+    tag, primer = (
+        (_TAG_V1, _DICTIONARY_V1) if context is None else (_TAG_V2, _DICTIONARY_V1 + context)
+    )
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, primer)
+    return bytes((tag,)) + deflate.compress(raw) + deflate.flush()
 
 
-def unpack_text(stored: bytes | bytearray | memoryview | str) -> str:
-    """The JSON text of a stored value."""
+def unpack_text(stored: bytes | bytearray | memoryview | str, context: bytes | None = None) -> str:
+    """The JSON text of a stored value (`context`: the strings it was packed with, for tag 2)."""
     if isinstance(stored, str):
         return stored
     data = bytes(stored)
     if data[:1] == bytes((_TAG_V1,)):
-        inflate = zlib.decompressobj(-15, _DICTIONARY_V1)
-        return (inflate.decompress(data[1:]) + inflate.flush()).decode()
-    return data.decode()
+        primer = _DICTIONARY_V1
+    elif data[:1] == bytes((_TAG_V2,)):
+        if context is None:
+            raise ValueError("a value packed with its row's context is read with that context")
+        primer = _DICTIONARY_V1 + context
+    else:
+        return data.decode()
+    inflate = zlib.decompressobj(-15, primer)
+    return (inflate.decompress(data[1:]) + inflate.flush()).decode()
 
 
 def unpack(stored: bytes | bytearray | memoryview | str) -> Any:
@@ -94,11 +123,15 @@ class PackedJSON(TypeDecorator[Any]):
         if dialect.name == "sqlite":
 
             def process(value: Any) -> Any:
+                if isinstance(value, Primed):
+                    return pack(value.value, value.context)
                 return None if value is None else pack(value)
 
         else:
 
             def process(value: Any) -> Any:
+                if isinstance(value, Primed):
+                    value = value.value
                 if value is None or isinstance(value, str):
                     return value
                 return dumps(value).decode()
@@ -128,16 +161,52 @@ class PackedJSONText(PackedJSON):
         return process
 
 
+def _as_stored(value: Any) -> Any:
+    return value
+
+
+class PackedStored(PackedJSON):
+    """Reads a `PackedJSON` column as stored (bytes on SQLite), for `unpack_text` with a context."""
+
+    cache_ok = True
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any]:
+        return _as_stored
+
+
+def stored_json_text(stored: Any, context: bytes | None = None) -> str:
+    """The JSON text of a value read with `PackedStored` (a driver may have decoded it already)."""
+    if isinstance(stored, str | bytes | bytearray | memoryview):
+        return unpack_text(stored, context)
+    return dumps(stored).decode()
+
+
 SQL_FUNCTION = "signalpost_unpack"
 
 
-def sqlite_unpack(stored: bytes | str | None) -> str | None:
-    """`signalpost_unpack(column)` on SQLite: the JSON text of a stored value."""
-    return None if stored is None else unpack_text(stored)
+def context_text(value: Any) -> str:
+    """A value's part of a context: ids and words as their text, times (`datetime`, or integer
+    microseconds as SQLite stores them) in the wire's form, nothing for NULL."""
+    if value is None:
+        return ""
+    if isinstance(value, int):
+        value = from_micros(value)
+    if isinstance(value, datetime):
+        return iso(value) or ""
+    return str(word_str(uuid_str(value)))
+
+
+def sqlite_unpack(stored: bytes | str | None, *context: Any) -> str | None:
+    """`signalpost_unpack(column[, context columns...])` on SQLite: the JSON text of a stored
+    value; the context columns, as stored, give a tag 2 value its context back."""
+    if stored is None:
+        return None
+    return unpack_text(stored, "".join(context_text(c) for c in context).encode())
 
 
 class packed_text(FunctionElement[str]):
-    """The JSON text of a `PackedJSON` column, in SQL (for searching it)."""
+    """The JSON text of a `PackedJSON` column, in SQL (for searching it): `packed_text(column)`,
+    or `packed_text(column, *context columns)` for values packed with their row's context."""
 
     type = Text()
     inherit_cache = True
@@ -145,7 +214,8 @@ class packed_text(FunctionElement[str]):
 
 @compiles(packed_text)
 def _packed_text_default(element: packed_text, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"CAST({compiler.process(element.clauses, **kw)} AS TEXT)"
+    column = next(iter(element.clauses))
+    return f"CAST({compiler.process(column, **kw)} AS TEXT)"
 
 
 @compiles(packed_text, "sqlite")

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from signalpost.kit import packed
+from signalpost.kit import compact, packed
 
 # How long a unit of work waits for SQLite's write lock held by another process (a one-shot command,
 # a test reading the file) before it fails, as the driver's `busy_timeout` would.
@@ -62,6 +62,10 @@ def configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
         cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cur.close()
         dbapi_conn.create_function(packed.SQL_FUNCTION, 1, packed.sqlite_unpack, deterministic=True)
+        dbapi_conn.create_function(packed.SQL_FUNCTION, 6, packed.sqlite_unpack, deterministic=True)
+        dbapi_conn.create_function(
+            compact.SQL_TEXT, 1, compact.sqlite_stored_text, deterministic=True
+        )
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:

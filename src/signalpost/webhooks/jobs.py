@@ -20,11 +20,11 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.engine import RowMapping
 
 from signalpost.context import AppContext, outbound_guard
-from signalpost.kit import ids
 from signalpost.kit.clock import utcnow
 from signalpost.kit.db import Database, UnitOfWork
 from signalpost.kit.httpclient import HttpClient, HttpError, destination
@@ -264,7 +264,7 @@ def _made(
 
 async def _read_states(
     uow: UnitOfWork, event_ids_: Sequence[str]
-) -> tuple[dict[str, RowMapping], dict[str, RowMapping]]:
+) -> tuple[dict[str, dict[str, Any]], dict[str, RowMapping]]:
     """The events' delivery states, and the earliest pending event of each of their messages."""
     states = await service.delivery_states(uow, event_ids_)
     first = _first_pending(
@@ -293,7 +293,7 @@ class _Plan:
 
 def _plan(
     items: Sequence[tuple[Job, str]],
-    states: Mapping[str, RowMapping],
+    states: Mapping[str, Mapping[str, Any]],
     first: Mapping[str, RowMapping],
     config: DeliveryConfig,
     at: float,
@@ -337,9 +337,8 @@ async def _record(
 ) -> None:
     """Store the attempts of the jobs still held (`mine`), give up the exhausted events, and plan
     the next attempt of each failed POST (in `plan.later`)."""
-    attempt_ids = iter(ids.new_uuids(len(posts)))
     records = [
-        service.attempt_record(p.event_id, p.step, r, p.headers, next(attempt_ids))
+        service.attempt_record(p.event_id, p.step, r, p.headers)
         for p, r in zip(posts, results, strict=True)
         if p.job.id in mine
     ]
@@ -370,7 +369,7 @@ def _first_pending(rows: Sequence[RowMapping]) -> dict[str, RowMapping]:
     return first
 
 
-def _due(state: RowMapping, config: DeliveryConfig) -> float:
+def _due(state: Mapping[Any, Any], config: DeliveryConfig) -> float:
     """When an event's next attempt is due (Unix seconds; 0 when it was never tried)."""
     done = int(state["attempts"])
     last: datetime | None = state["last_attempt_finished_at"]

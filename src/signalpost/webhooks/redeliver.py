@@ -11,12 +11,12 @@ attempt is recorded like any other (one `webhook_attempts` row); when it succeed
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.engine import RowMapping
 
 from signalpost.context import AppContext
-from signalpost.kit import ids
 from signalpost.kit.signing import signer_for
 from signalpost.webhooks import repository as repo
 from signalpost.webhooks import service
@@ -24,7 +24,7 @@ from signalpost.webhooks.jobs import http_client
 from signalpost.webhooks.service import DeliveryConfig
 
 
-def target_url(event: RowMapping) -> str:
+def target_url(event: Mapping[str, Any]) -> str:
     """Where a redelivery goes: the URL the event was delivered to, else its first URL."""
     urls = list(event["urls"] or [])
     delivered_to = event["delivered_to"]
@@ -35,7 +35,7 @@ def target_url(event: RowMapping) -> str:
 
 async def redeliver(
     ctx: AppContext, organization_id: str, event_id: str
-) -> tuple[RowMapping, list[RowMapping]] | None:
+) -> tuple[dict[str, Any], list[RowMapping]] | None:
     """POST the event once more and record the attempt; the delivery with all its attempts (newest
     first), or None when the organization has no such event."""
     config = DeliveryConfig.from_settings(ctx.settings)
@@ -47,9 +47,9 @@ async def redeliver(
     body = service.body_bytes(event["payload_json"], int(event["attempts"]) + 1, url)
     headers = service.request_headers(signer_for(event["signing_seed"]), body, config.user_agent)
     result = await service.post(http_client(ctx), url, body, headers, config.timeout)
+    first = next(iter(event["urls"] or []), None)
     attempt: dict[str, Any] = {
-        "id": ids.new_uuid(),
-        "url": url,
+        "url": service.stored_url(url, url == first),
         "status_code": result.status_code,
         "latency_ms": result.latency_ms,
         "response_body": result.response_body,

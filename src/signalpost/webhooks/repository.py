@@ -11,8 +11,10 @@ from sqlalchemy import Text, and_, bindparam, case, cast, func, or_, select, typ
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.sql.elements import ColumnElement
 
+from signalpost.kit.compact import stored_text
 from signalpost.kit.db import UnitOfWork
-from signalpost.kit.packed import PackedJSONText, packed_text
+from signalpost.kit.jsonio import loads
+from signalpost.kit.packed import PackedStored, context_text, packed_text, stored_json_text
 from signalpost.models import organizations, webhook_attempts, webhook_events
 
 # When an event's last attempt ended; looked up only for events tried before (most are on their
@@ -26,17 +28,75 @@ _LAST_FINISHED = case(
     ),
     else_=None,
 )
+# An attempt's URL: stored empty when it is its event's first URL (`service.stored_url`).
+ATTEMPT_URL = case(
+    (webhook_attempts.c.url == "", webhook_events.c.urls[0].as_string()),
+    else_=webhook_attempts.c.url,
+)
+# Every column of an attempt, its URL resolved; select from `ATTEMPTS_WITH_EVENTS`.
+ATTEMPT_COLUMNS = (*(c for c in webhook_attempts.c if c.key != "url"), ATTEMPT_URL.label("url"))
+ATTEMPTS_WITH_EVENTS = webhook_attempts.join(
+    webhook_events, webhook_events.c.id == webhook_attempts.c.event_id
+)
+
+# Where an event was delivered: the URL of its last 2xx attempt (a delivery ends with the first one;
+# a redelivery that succeeds adds a later one).
+DELIVERED_TO = (
+    select(ATTEMPT_URL)
+    .where(
+        webhook_attempts.c.event_id == webhook_events.c.id,
+        webhook_attempts.c.status_code >= 200,
+        webhook_attempts.c.status_code < 300,
+    )
+    .order_by(webhook_attempts.c.attempt.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+# An event's payload as stored: packed with its row's ids (kit.packed, tag 2), read by `event_row`.
+_STORED_PAYLOAD = type_coerce(webhook_events.c.payload, PackedStored()).label("payload_stored")
+# Every column of an event, its payload as stored.
+EVENT_COLUMNS = (*(c for c in webhook_events.c if c.key != "payload"), _STORED_PAYLOAD)
+
+
+def payload_context(
+    event_type: str,
+    occurred_at: datetime,
+    organization_id: str,
+    message_id: str | None,
+    event_id: str,
+) -> bytes:
+    """The strings an event's payload is packed with: what of its row it repeats (the SQL search
+    gives the same columns, in this order, to `packed_text`)."""
+    parts = (event_type, occurred_at, organization_id, message_id, event_id)
+    return "".join(context_text(p) for p in parts).encode()
+
+
+def event_row(row: Mapping[Any, Any], *, decode: bool = True) -> dict[str, Any]:
+    """An event read with its stored payload (`EVENT_COLUMNS`, or its ids and `payload_stored`):
+    the payload as JSON text in `payload_json` and, with `decode`, as a value in `payload`."""
+    out = dict(row)
+    context = payload_context(
+        out["event_type"], out["occurred_at"], out["organization_id"], out["message_id"], out["id"]
+    )
+    out["payload_json"] = stored_json_text(out.pop("payload_stored"), context)
+    if decode:
+        out["payload"] = loads(out["payload_json"])
+    return out
+
+
 _DELIVERY_STATES = (
     select(
         # What planning the next attempt needs, and no more: each column read costs, per event.
         webhook_events.c.id,
+        webhook_events.c.organization_id,
         webhook_events.c.event_type,
+        webhook_events.c.occurred_at,
         webhook_events.c.message_id,
         webhook_events.c.urls,
         webhook_events.c.status,
         webhook_events.c.attempts,
-        # The payload as stored JSON text: the body is spliced around it, not decoded and encoded.
-        type_coerce(webhook_events.c.payload, PackedJSONText()).label("payload_json"),
+        # The payload's stored JSON text: the body is spliced around it, not decoded and encoded.
+        _STORED_PAYLOAD,
         organizations.c.signing_seed,
         _LAST_FINISHED.label("last_attempt_finished_at"),
     )
@@ -70,13 +130,13 @@ async def insert_events(uow: UnitOfWork, rows: Sequence[Mapping[str, Any]]) -> N
         await uow.conn.insert_many(webhook_events, rows)
 
 
-async def delivery_states(uow: UnitOfWork, event_ids: Sequence[str]) -> dict[str, RowMapping]:
+async def delivery_states(uow: UnitOfWork, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Each event (its payload as JSON text), its organization's signing seed and the end of its
     last attempt, in one query, by event id (missing ones left out)."""
     if not event_ids:
         return {}
     result = await uow.conn.execute(_DELIVERY_STATES, {"event_ids": list(event_ids)})
-    return {row["id"]: row for row in result.mappings()}
+    return {row["id"]: event_row(row, decode=False) for row in result.mappings()}
 
 
 async def pending_events_of_messages(
@@ -181,20 +241,22 @@ def _conditions(organization_id: str, f: DeliveryQuery) -> list[ColumnElement[bo
         text = f.webhook_contains
         conds.append(
             or_(
-                e.id.contains(text, autoescape=True),
-                e.event_type.contains(text, autoescape=True),
-                packed_text(e.payload).contains(text, autoescape=True),
+                stored_text(e.id).contains(text, autoescape=True),
+                stored_text(e.event_type).contains(text, autoescape=True),
+                packed_text(
+                    e.payload, e.event_type, e.occurred_at, e.organization_id, e.message_id, e.id
+                ).contains(text, autoescape=True),
             )
         )
     if f.attempts_contains:
         text = f.attempts_contains
         a = webhook_attempts.c
         conds.append(
-            select(a.id)
+            select(a.attempt)
             .where(
                 a.event_id == e.id,
                 or_(
-                    a.url.contains(text, autoescape=True),
+                    ATTEMPT_URL.contains(text, autoescape=True),
                     a.response_body.contains(text, autoescape=True),
                     a.error.contains(text, autoescape=True),
                     cast(a.status_code, Text).contains(text, autoescape=True),
@@ -215,27 +277,28 @@ def _conditions(organization_id: str, f: DeliveryQuery) -> list[ColumnElement[bo
 
 async def list_events(
     uow: UnitOfWork, organization_id: str, f: DeliveryQuery, *, offset: int, limit: int
-) -> tuple[list[RowMapping], int]:
+) -> tuple[list[dict[str, Any]], int]:
     where = and_(*_conditions(organization_id, f))
     total = (
         await uow.conn.execute(select(func.count()).select_from(webhook_events).where(where))
     ).scalar_one()
     q = (
-        select(webhook_events)
+        select(*EVENT_COLUMNS)
         .where(where)
         .order_by(webhook_events.c.occurred_at.desc(), webhook_events.c.id.desc())
         .offset(offset)
         .limit(limit)
     )
-    rows = list((await uow.conn.execute(q)).mappings().all())
+    rows = [event_row(r) for r in (await uow.conn.execute(q)).mappings()]
     return rows, int(total)
 
 
-async def get_event(uow: UnitOfWork, organization_id: str, event_id: str) -> RowMapping | None:
-    q = select(webhook_events).where(
+async def get_event(uow: UnitOfWork, organization_id: str, event_id: str) -> dict[str, Any] | None:
+    q = select(*EVENT_COLUMNS).where(
         webhook_events.c.id == event_id, webhook_events.c.organization_id == organization_id
     )
-    return (await uow.conn.execute(q)).mappings().first()
+    row = (await uow.conn.execute(q)).mappings().first()
+    return None if row is None else event_row(row)
 
 
 async def attempts_for(uow: UnitOfWork, event_ids: Sequence[str]) -> dict[str, list[RowMapping]]:
@@ -244,7 +307,8 @@ async def attempts_for(uow: UnitOfWork, event_ids: Sequence[str]) -> dict[str, l
     if not event_ids:
         return out
     q = (
-        select(webhook_attempts)
+        select(*ATTEMPT_COLUMNS)
+        .select_from(ATTEMPTS_WITH_EVENTS)
         .where(webhook_attempts.c.event_id.in_(list(event_ids)))
         .order_by(webhook_attempts.c.event_id, webhook_attempts.c.attempt.desc())
     )
@@ -258,11 +322,15 @@ async def attempts_for(uow: UnitOfWork, event_ids: Sequence[str]) -> dict[str, l
 _REDELIVERY_STATE = (
     select(
         webhook_events.c.id,
+        webhook_events.c.organization_id,
+        webhook_events.c.message_id,
+        webhook_events.c.event_type,
+        webhook_events.c.occurred_at,
         webhook_events.c.urls,
         webhook_events.c.status,
         webhook_events.c.attempts,
-        webhook_events.c.delivered_to,
-        type_coerce(webhook_events.c.payload, PackedJSONText()).label("payload_json"),
+        DELIVERED_TO.label("delivered_to"),
+        _STORED_PAYLOAD,
         organizations.c.signing_seed,
     )
     .join(organizations, organizations.c.id == webhook_events.c.organization_id)
@@ -275,13 +343,14 @@ _REDELIVERY_STATE = (
 
 async def redelivery_state(
     uow: UnitOfWork, organization_id: str, event_id: str
-) -> RowMapping | None:
+) -> dict[str, Any] | None:
     """What sending an event again needs (its payload as stored JSON text and its organization's
     signing seed), or None when the event is not this organization's."""
     result = await uow.conn.execute(
         _REDELIVERY_STATE, {"event_id": event_id, "organization_id": organization_id}
     )
-    return result.mappings().first()
+    row = result.mappings().first()
+    return None if row is None else event_row(row, decode=False)
 
 
 async def record_redelivery(
@@ -301,9 +370,7 @@ async def record_redelivery(
     number = int(row.attempts) + 1
     values: dict[str, Any] = {"attempts": number}
     if delivered:
-        values.update(
-            status="delivered", delivered_to=attempt["url"], finished_at=attempt["finished_at"]
-        )
+        values.update(status="delivered", finished_at=attempt["finished_at"])
     await uow.conn.execute(
         update(webhook_events)
         .where(webhook_events.c.id == event_id)

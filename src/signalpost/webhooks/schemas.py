@@ -10,7 +10,7 @@ usable answer came: timeout, connection refused, ...) and `latency_ms`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 from fastapi import Query
@@ -50,7 +50,7 @@ def attempt_view(row: RowMapping) -> dict[str, Any]:
     return out
 
 
-def webhook_view(event: RowMapping) -> dict[str, Any]:
+def webhook_view(event: Mapping[str, Any]) -> dict[str, Any]:
     """The `webhook` component: the event as delivered (a bare payload is shown as an event)."""
     if event["envelope"] == "event":
         return dict(event["payload"])
@@ -63,7 +63,7 @@ def webhook_view(event: RowMapping) -> dict[str, Any]:
     }
 
 
-def delivery_view(event: RowMapping, attempts: Sequence[RowMapping]) -> dict[str, Any]:
+def delivery_view(event: Mapping[str, Any], attempts: Sequence[RowMapping]) -> dict[str, Any]:
     status = event["status"] if event["status"] in STATUSES else None
     return {
         "id": event["id"],

@@ -38,6 +38,7 @@ from signalpost.kit.db import UnitOfWork
 from signalpost.kit.httpclient import ConnectError, HttpClient
 from signalpost.kit.jsonio import dumps
 from signalpost.kit.netguard import Blocked
+from signalpost.kit.packed import Primed
 from signalpost.kit.queue import enqueue_many
 from signalpost.kit.signing import EXTERNAL_SEED, Signer
 from signalpost.models import webhook_events
@@ -196,7 +197,13 @@ def _event_row(spec: EventSpec, event_id: str, now: datetime) -> dict[str, Any] 
         "organization_id": spec.organization_id,
         "event_type": spec.event_type,
         "message_id": spec.message_id,
-        "payload": data,
+        # Packed with the row's ids, which the event repeats (kit.packed, tag 2).
+        "payload": Primed(
+            data,
+            repo.payload_context(
+                spec.event_type, occurred, spec.organization_id, spec.message_id, event_id
+            ),
+        ),
         "envelope": spec.envelope,
         "urls": clean,
         "status": "pending",
@@ -392,29 +399,32 @@ def _log_failed_attempt(event_id: str, step: Step, result: AttemptResult) -> Non
         )
 
 
+def stored_url(url: str, first: bool) -> str:
+    """An attempt's URL as stored: empty for the event's first URL (read back through
+    `repository.ATTEMPT_URL`), which most attempts go to."""
+    return "" if first else url
+
+
 def attempt_record(
     event_id: str,
     step: Step,
     result: AttemptResult,
     sent_headers: Mapping[str, str],
-    attempt_id: str | None = None,
 ) -> AttemptRecord:
-    """The attempt's row (id `attempt_id`, or a new one) and the event's new state, for
-    `record_attempts`."""
+    """The attempt's row and the event's new state, for `record_attempts`."""
     values: dict[str, Any] = {}
     if not result.ok:
         _log_failed_attempt(event_id, step, result)
     if step.attempt == 1:
         values["started_at"] = result.started_at
     if result.ok:
-        values.update(status="delivered", delivered_to=step.url, finished_at=result.finished_at)
+        values.update(status="delivered", finished_at=result.finished_at)
     elif step.final:
         values.update(status="failed", finished_at=result.finished_at)
     return AttemptRecord(
         event_id=event_id,
         attempt={
-            "id": attempt_id or ids.new_uuid(),
-            "url": step.url,
+            "url": stored_url(step.url, step.url_index == 0),
             "attempt": step.attempt,
             "status_code": result.status_code,
             "latency_ms": result.latency_ms,
@@ -434,7 +444,7 @@ async def record_attempts(uow: UnitOfWork, records: Sequence[AttemptRecord]) -> 
     return await repo.record_attempts(uow, records)
 
 
-async def delivery_states(uow: UnitOfWork, event_ids: Sequence[str]) -> dict[str, RowMapping]:
+async def delivery_states(uow: UnitOfWork, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     return await repo.delivery_states(uow, event_ids)
 
 
@@ -454,7 +464,7 @@ async def give_up(uow: UnitOfWork, event_id: str) -> None:
 
 async def list_deliveries(
     uow: UnitOfWork, organization_id: str, query: DeliveryQuery, *, offset: int, limit: int
-) -> tuple[list[tuple[RowMapping, list[RowMapping]]], int]:
+) -> tuple[list[tuple[dict[str, Any], list[RowMapping]]], int]:
     rows, total = await repo.list_events(uow, organization_id, query, offset=offset, limit=limit)
     attempts = await repo.attempts_for(uow, [r["id"] for r in rows])
     return [(r, attempts[r["id"]]) for r in rows], total
@@ -462,7 +472,7 @@ async def list_deliveries(
 
 async def get_delivery(
     uow: UnitOfWork, organization_id: str, delivery_id: str
-) -> tuple[RowMapping, list[RowMapping]] | None:
+) -> tuple[dict[str, Any], list[RowMapping]] | None:
     row = await repo.get_event(uow, organization_id, delivery_id)
     if row is None:
         return None
