@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
 from signalpost.kit import migrate
+from signalpost.kit.compact import micros
 from signalpost.kit.db import Database
 from signalpost.models import metadata
 from tests.conftest import create_pg_database, drop_pg_database
@@ -158,3 +160,50 @@ def test_concurrent_upgrades_on_postgres_do_not_collide() -> None:
         assert on_db(url, _differences) == []
     finally:
         drop_pg_database(name)
+
+
+def test_0006_rewrites_existing_sqlite_rows_and_back(tmp_path: Path) -> None:
+    """Rows written before 0006 (text ids and times) read back the same after it, and its
+    downgrade gives the text back as it was."""
+    from alembic import command
+    from sqlalchemy import select, text
+
+    from signalpost.models import organizations
+
+    url = f"sqlite+aiosqlite:///{tmp_path}/old.db"
+    org_id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
+    written = "2026-01-02 03:04:05.123456"
+
+    async def go() -> None:
+        db = Database(url)
+        try:
+            await migrate.upgrade(db, "0005")
+            async with db.engine.begin() as conn:
+                await conn.execute(
+                    text("INSERT INTO organizations VALUES (:id, 'old', 's', 'p', :at)"),
+                    {"id": org_id, "at": written},
+                )
+            await migrate.upgrade(db)
+            async with db.engine.connect() as conn:
+                row = (await conn.execute(select(organizations))).one()
+                stored = (
+                    await conn.execute(text("SELECT id, created_at FROM organizations"))
+                ).one()
+            assert row.id == org_id
+            assert row.created_at == datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
+            assert stored == (bytes.fromhex(org_id.replace("-", "")), micros(row.created_at))
+
+            def down(conn: Connection) -> None:
+                cfg = migrate.alembic_config()
+                cfg.attributes["connection"] = conn
+                command.downgrade(cfg, "0005")
+
+            async with db.engine.begin() as conn:
+                await conn.run_sync(down)
+            async with db.engine.connect() as conn:
+                back = (await conn.execute(text("SELECT id, created_at FROM organizations"))).one()
+            assert back == (org_id, written)
+        finally:
+            await db.dispose()
+
+    asyncio.run(go())

@@ -71,10 +71,12 @@ def test_a_kind_registered_after_the_workers_start_is_run(db_url: str) -> None:
     async def handler(uow: UnitOfWork, job: Job) -> None:
         done.append(job.id)
 
-    async def noop(uow: UnitOfWork, job: Job) -> None:
-        return None
+    firsts: list[int] = []
 
-    kinds: dict[str, JobKind] = {"t.first": JobKind(handler=noop)}
+    async def first(uow: UnitOfWork, job: Job) -> None:
+        firsts.append(job.id)
+
+    kinds: dict[str, JobKind] = {"t.first": JobKind(handler=first)}
     workers_kinds = lanes(kinds)
 
     async def go(db: Database) -> None:
@@ -87,7 +89,10 @@ def test_a_kind_registered_after_the_workers_start_is_run(db_url: str) -> None:
             del kinds["t.later"]
             async with db.transaction() as uow:
                 await enqueue(uow, "t.later", {})
-            await asyncio.sleep(0.3)
+            async with db.transaction() as uow:
+                await enqueue(uow, "t.first", {})
+            # The worker claimed since (it ran the later job of a kind it still has).
+            await eventually(lambda: len(firsts) == 1, timeout=5)
             assert len(done) == 1
 
     arun(db_url, go)

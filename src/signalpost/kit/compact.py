@@ -46,38 +46,6 @@ def uuid_str(stored: Any) -> Any:
     return stored
 
 
-class CompactUUID(TypeDecorator[str]):
-    """An id column (`VARCHAR(n)`): a canonical UUID is stored as 16 bytes on SQLite."""
-
-    impl = String
-    cache_ok = True
-
-    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
-        return uuid_bytes if dialect.name == "sqlite" else None
-
-    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
-        return uuid_str if dialect.name == "sqlite" else None
-
-
-class CompactWord(TypeDecorator[str]):
-    """A text column of a few recurring words (a message's direction and statuses, a webhook
-    event's type and status, ...): on SQLite
-    a word of `WORDS` is stored as one control character, any other text as it is.
-
-    `WORDS` is shared by every such column and never changes (stored characters are read with
-    it); it holds 31 words, the control characters 1 to 31, so any other text is stored as it is.
-    """
-
-    impl = String
-    cache_ok = True
-
-    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
-        return word_char if dialect.name == "sqlite" else None
-
-    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
-        return word_str if dialect.name == "sqlite" else None
-
-
 WORDS = (
     "pending",
     "delivered",
@@ -125,6 +93,45 @@ def word_str(stored: Any) -> Any:
     return stored
 
 
+class _CompactOnSQLite(TypeDecorator[str]):
+    """A text column stored in another form on SQLite: `store` gives the stored form of a value,
+    `read` the value of a stored form. Other backends store the text as it is."""
+
+    impl = String
+    cache_ok = True
+    store: Callable[[Any], Any]
+    read: Callable[[Any], Any]
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        return type(self).store if dialect.name == "sqlite" else None
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+        return type(self).read if dialect.name == "sqlite" else None
+
+
+class CompactUUID(_CompactOnSQLite):
+    """An id column (`VARCHAR(n)`): a canonical UUID is stored as 16 bytes on SQLite."""
+
+    cache_ok = True
+    store = staticmethod(uuid_bytes)
+    read = staticmethod(uuid_str)
+
+
+class CompactWord(_CompactOnSQLite):
+    """A text column of a few recurring words (a message's direction and statuses, a webhook
+    event's type and status, ...): on SQLite a word of `WORDS` is stored as one control
+    character, any other text as it is.
+
+    `WORDS` is shared by every such column and never changes (stored characters are read with
+    it, and migration 0006 wrote them with it); it holds 31 words, the control characters 1 to
+    31, so any other text is stored as it is.
+    """
+
+    cache_ok = True
+    store = staticmethod(word_char)
+    read = staticmethod(word_str)
+
+
 SQL_TEXT = "signalpost_stored_text"
 
 
@@ -163,7 +170,7 @@ def from_micros(value: int) -> datetime:
     return _EPOCH + timedelta(microseconds=value)
 
 
-def _from_text(value: str) -> datetime:
+def from_text(value: str) -> datetime:
     """A time stored as text (`YYYY-MM-DD HH:MM:SS[.ffffff][offset]`), as written before 0006."""
     parsed = datetime.fromisoformat(value)
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
@@ -225,7 +232,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             memo = last[0]
             if value == memo[0]:
                 return memo[1]
-            parsed = _from_text(value) if isinstance(value, str) else from_micros(int(value))
+            parsed = from_text(value) if isinstance(value, str) else from_micros(int(value))
             last[0] = (value, parsed)
             return parsed
 

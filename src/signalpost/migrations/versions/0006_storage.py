@@ -15,15 +15,14 @@ Revision ID: 0006
 Revises: 0005
 """
 
-import re
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
 
 import signalpost.kit.db
+from signalpost.kit import compact
 
 revision: str = "0006"
 down_revision: str | None = "0005"
@@ -95,81 +94,19 @@ WORD_COLUMNS: dict[str, tuple[str, ...]] = {
         "encoding",
     ),
 }
-WORDS = (
-    "pending",
-    "delivered",
-    "failed",
-    "event",
-    "bare",
-    "message.sent",
-    "message.finalized",
-    "message.received",
-    "SIGNALPOST",
-    "SIMULATED MOBILE CARRIER",
-    "outbound",
-    "inbound",
-    "SMS",
-    "MMS",
-    "long_code",
-    "toll_free",
-    "short_code",
-    "alphanumeric",
-    "queued",
-    "sending",
-    "sent",
-    "sending_failed",
-    "delivery_failed",
-    "delivery_unconfirmed",
-    "webhook_delivered",
-    "received",
-    "GSM-7",
-    "UCS-2",
-    "Wireless",
-    "Wireline",
-    "VoIP",
-)
-
-_CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _id_to_bytes(value: Any) -> Any:
-    if isinstance(value, str) and _CANONICAL.fullmatch(value):
-        return bytes.fromhex(value.replace("-", ""))
-    return value
-
-
-def _id_to_text(value: Any) -> Any:
-    if isinstance(value, bytes) and len(value) == 16:
-        h = value.hex()
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-    return value
+# The stored forms are those of `signalpost.kit.compact`, which never change (rows are read with
+# them): its functions convert here too.
 
 
 def _time_to_micros(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    parsed = datetime.fromisoformat(value)
-    parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    delta = parsed - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return compact.micros(compact.from_text(value)) if isinstance(value, str) else value
 
 
 def _time_to_text(value: Any) -> Any:
     if not isinstance(value, int):
         return value
-    moment = _EPOCH + timedelta(microseconds=value)
+    moment = compact.from_micros(value)
     return moment.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-
-
-def _word_to_char(value: Any) -> Any:
-    return chr(1 + WORDS.index(value)) if value in WORDS else value
-
-
-def _char_to_word(value: Any) -> Any:
-    if isinstance(value, str) and len(value) == 1 and 0 < ord(value) <= len(WORDS):
-        return WORDS[ord(value) - 1]
-    return value
 
 
 def _rewrite(*, upgrade: bool) -> None:
@@ -178,9 +115,9 @@ def _rewrite(*, upgrade: bool) -> None:
     raw = bind.connection.dbapi_connection
     assert raw is not None
     fns = (
-        (_id_to_bytes, _time_to_micros, _word_to_char)
+        (compact.uuid_bytes, _time_to_micros, compact.word_char)
         if upgrade
-        else (_id_to_text, _time_to_text, _char_to_word)
+        else (compact.uuid_str, _time_to_text, compact.word_str)
     )
     for name, fn in zip(("id", "time", "word"), fns, strict=True):
         raw.create_function(f"signalpost_0006_{name}", 1, fn, deterministic=True)
