@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from typing import Annotated
@@ -57,16 +58,39 @@ async def authenticate(ctx: AppContext, header: str) -> Organization:
         if ctx.settings.api_rate_limit:
             await _throttle(ctx).admit(digest)
         return cached[0]
-    async with ctx.db.transaction() as uow:
-        org = await service.authenticate(uow, key)
+    org = await _look_up(ctx, cache, digest, key)
     if org is None:
         raise _unauthorized("The API key is unknown or revoked.")
-    if len(cache) > 10_000:
-        cache.clear()
-    cache[digest] = (org, now + _TTL)
     if ctx.settings.api_rate_limit:
         await _throttle(ctx).admit(digest)  # known keys only: unknown ones got their 401
     return org
+
+
+async def _look_up(
+    ctx: AppContext, cache: dict[str, tuple[Organization, float]], digest: str, key: str
+) -> Organization | None:
+    """Look the key up once for all the requests that carry it meanwhile: when its cached entry
+    runs out under load, the requests in flight (dozens) would otherwise each open a transaction
+    at the same moment, and on PostgreSQL a connection each, beyond the pool's."""
+    lookups: dict[str, asyncio.Task[Organization | None]] = ctx.extras.setdefault(
+        "auth_lookups", {}
+    )
+    task = lookups.get(digest)
+    if task is None:
+
+        async def look_up() -> Organization | None:
+            async with ctx.db.transaction() as uow:
+                org = await service.authenticate(uow, key)
+            if org is not None:
+                if len(cache) > 10_000:
+                    cache.clear()
+                cache[digest] = (org, time.monotonic() + _TTL)
+            return org
+
+        task = lookups[digest] = asyncio.ensure_future(look_up())
+        task.add_done_callback(lambda _t: lookups.pop(digest, None))
+    # shielded: a request that goes away does not cancel the others' lookup
+    return await asyncio.shield(task)
 
 
 def _throttle(ctx: AppContext) -> ApiThrottle:
