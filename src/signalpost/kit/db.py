@@ -401,6 +401,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if not self.is_sqlite:
             pgpool.check_on_checkout(self.engine.sync_engine)
+            pgpool.prime_types(self.engine.sync_engine)
         # SQLite allows one writer; serialize this process's transactions so they queue in memory
         # instead of failing with "database is locked". Other processes wait on busy_timeout.
         self._lock = WriteTurns() if self.is_sqlite else None

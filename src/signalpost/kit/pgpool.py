@@ -42,6 +42,36 @@ def check_on_checkout(engine: Engine) -> None:
                 raise DisconnectionError("connection failed its ping") from exc
 
 
+# The element types of the bulk statements' arrays (kit.pgbulk). asyncpg looks an array type up in
+# the catalog the first time a connection uses it (a recursive query, with `jit` turned off and on
+# around it: three round trips), type by type as statements need them; a new connection learns
+# them all in one lookup instead.
+PRIMED_ARRAYS = (
+    "bool",
+    "int4",
+    "int8",
+    "float8",
+    "numeric",
+    "varchar",
+    "text",
+    "timestamptz",
+    "json",
+    "jsonb",
+    "bytea",
+)
+_PRIME = "SELECT " + ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(PRIMED_ARRAYS))
+
+
+def prime_types(engine: Engine) -> None:
+    """Teach each new connection the bulk statements' array types at once (see `PRIMED_ARRAYS`),
+    after the dialect's own setup (its JSON codecs, which the array codecs build on)."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        nulls = [None] * len(PRIMED_ARRAYS)
+        dbapi_conn.run_async(lambda conn: conn.fetchrow(_PRIME, *nulls))
+
+
 _statement_names = itertools.count()
 
 
