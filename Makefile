@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test check lint typecheck format bench clean migration
+.PHONY: run test check lint typecheck format bench bench-scale clean migration
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ format: $(TEST_STAMP)
 
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/send_throughput.py $(BENCH_ARGS)
+
+bench-scale: $(TEST_STAMP)
+	$(BIN)/python bench/scale.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) signalpost.db signalpost.db-wal signalpost.db-shm .pytest_cache .mypy_cache .ruff_cache

@@ -244,6 +244,31 @@ def cpu_of(pids: list[int]) -> float | None:
     return total
 
 
+async def database_backends(url: str | None) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving the database of `url` (local server;
+    nothing for SQLite, whose work is done inside the server processes)."""
+    if not url or not url.startswith("postgresql"):
+        return {}
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("+asyncpg", ""))
+    try:
+        pids = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    found = {r["pid"]: process_cpu_seconds(r["pid"]) for r in pids}
+    return {pid: cpu for pid, cpu in found.items() if cpu is not None}
+
+
+def backends_cpu_between(start: dict[int, float], end: dict[int, float]) -> float:
+    """CPU seconds the backends spent between two `database_backends` readings (a backend opened
+    meanwhile counts from zero; one closed meanwhile is lost, which the kept pools make rare)."""
+    return sum(cpu - start.get(pid, 0.0) for pid, cpu in end.items())
+
+
 async def drive_all(
     targets: list[tuple[str, int]],
     path: str,
@@ -284,7 +309,7 @@ async def start_servers(
         "SIGNALPOST_API_KEY": key,
         "SIGNALPOST_RATE_LIMITS__ENABLED": "false",
         "SIGNALPOST_LOG_LEVEL": "warning",
-        "SIGNALPOST_WORKERS": str(args.workers),
+        **({"SIGNALPOST_WORKERS": str(args.workers)} if args.workers is not None else {}),
         "SIGNALPOST_SIMULATOR_LATENCY": str(args.latency),
         **({"SIGNALPOST_CONFIG": str(config)} if config else {}),
     }
@@ -388,6 +413,7 @@ async def run(
         receiver.finalized.clear()
         servers = [p.pid for p in procs]
         smsc_pids = [smsc.pid] if smsc else []
+        db_start = await database_backends(args.database_url)
         cpu_start = cpu_of(servers)
         smsc_start = cpu_of(smsc_pids)
         t_start = time.perf_counter()
@@ -400,6 +426,7 @@ async def run(
         done = [receiver.finalized[i] for i in accepted if i in receiver.finalized]
         e2e_seconds = (max(done) - t_start) if done else 0.0
         cpu_end = cpu_of(servers)
+        db_cpu = backends_cpu_between(db_start, await database_backends(args.database_url))
         smsc_end = cpu_of(smsc_pids)
         storage = None
         if args.report_storage and procs:
@@ -434,6 +461,16 @@ async def run(
                 # CPU time of the server process per finalized message, from the first send to the
                 # last webhook (all threads): steadier than rates on a machine whose speed varies.
                 "server_cpu_ms_per_message": cpu_ms,
+                # PostgreSQL's backends for this database, and the two together (SQLite: the
+                # server's alone)
+                "database_cpu_ms_per_message": (
+                    round(db_cpu * 1000 / len(done), 3) if done and args.database_url else None
+                ),
+                "total_cpu_ms_per_message": (
+                    round(cpu_ms + db_cpu * 1000 / len(done), 3)
+                    if cpu_ms is not None and done
+                    else None
+                ),
                 # the SMSC simulator's (SMPP rounds): the built-in simulator's is in the servers'
                 "smsc_cpu_ms_per_message": (
                     round((smsc_end - smsc_start) * 1000 / len(done), 3)
@@ -546,7 +583,9 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument(
-        "--workers", type=int, default=4, help="in-process worker tasks of the server"
+        "--workers",
+        type=int,
+        help="worker tasks per lane of each process that runs workers (default: the server's)",
     )
     parser.add_argument("--latency", type=float, default=0.05, help="simulator receipt latency (s)")
     parser.add_argument("--base-url", help="benchmark a running server instead (…/v2)")

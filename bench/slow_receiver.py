@@ -27,10 +27,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
 from typing import Any
 
 import httpx
+
+from signalpost.kit import compact
 
 CONNECTIONS = 64
 
@@ -157,17 +158,13 @@ def waits(db_path: str, message_ids: list[str]) -> tuple[list[float], int]:
             rows = conn.execute(
                 "SELECT received_at, sent_at FROM messages WHERE id IN "
                 f"({', '.join('?' * len(chunk))})",
-                chunk,
+                [compact.uuid_bytes(i) for i in chunk],  # the stored forms (kit.compact)
             ).fetchall()
             for received, sent in rows:
                 if sent is None:
                     unsent += 1
                 else:
-                    out.append(
-                        (
-                            datetime.fromisoformat(sent) - datetime.fromisoformat(received)
-                        ).total_seconds()
-                    )
+                    out.append((sent - received) / 1e6)  # microseconds since 1970
         return out, unsent
     finally:
         conn.close()
@@ -191,9 +188,10 @@ def create_org(env: dict[str, str], cwd: str, name: str) -> str:
         cwd=cwd,
         capture_output=True,
         text=True,
-        check=True,
-    ).stdout
-    return re.search(r"api key: (\S+)", out)[1]  # type: ignore[index]
+    )
+    if out.returncode:
+        raise SystemExit(f"orgs create {name} failed:\n{out.stderr}")
+    return re.search(r"api key: (\S+)", out.stdout)[1]  # type: ignore[index]
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -213,6 +211,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.webhook_timeout:
         env["SIGNALPOST_WEBHOOK_TIMEOUT"] = str(args.webhook_timeout)
+    subprocess.run(
+        [sys.executable, "-m", "signalpost.cli", "db", "upgrade"],
+        env=env,
+        cwd=tmp,
+        capture_output=True,
+        check=True,
+    )
     key_b = create_org(env, tmp, "drill-b")
     server = subprocess.Popen(
         [sys.executable, "-m", "signalpost.cli", "serve"],
