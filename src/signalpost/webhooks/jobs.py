@@ -203,6 +203,24 @@ def event_ids(job: Job) -> list[str]:
 
 # How soon an event waiting for an earlier event of its message looks again, at the least.
 BLOCKED_RECHECK = 0.05
+# A blocker that has waited long without a due attempt of its own (its POSTs put off, a slow
+# host) is looked at again after a tenth of its wait, at most `BLOCKED_RECHECK_MAX` s.
+BLOCKED_BACKOFF = 0.1
+BLOCKED_RECHECK_MAX = 10.0
+
+
+def blocked_delay(blocker: Mapping[str, Any], config: DeliveryConfig, at: float) -> float:
+    """When to look again at an event waiting for an earlier one of its message (`blocker`):
+    when the blocker's next attempt is due; or, when nothing is known of that (never tried, or due
+    now), soon — but the longer the blocker has waited, the less often. A blocker put off for
+    minutes, behind a slow receiver, would otherwise have each of its message's later events
+    claimed and put back every 50 ms: a write transaction each time, which on SQLite takes turns
+    with the API's and slowed every tenant's sends."""
+    due = _due(blocker, config) - at
+    if due > BLOCKED_RECHECK:
+        return due
+    waited = at - blocker["occurred_at"].timestamp()
+    return max(BLOCKED_RECHECK, min(BLOCKED_RECHECK_MAX, waited * BLOCKED_BACKOFF))
 
 
 async def deliver_batch(
@@ -320,7 +338,7 @@ def _plan(
         seen.add(event_id)
         blocker = first.get(state["message_id"]) if state["message_id"] is not None else None
         if blocker is not None and blocker["id"] != event_id:
-            plan.later[job.id, event_id] = max(BLOCKED_RECHECK, _due(blocker, config) - at)
+            plan.later[job.id, event_id] = blocked_delay(blocker, config, at)
             continue
         done = int(state["attempts"])
         step = service.next_step(done, list(state["urls"]), config.attempts_per_url)
