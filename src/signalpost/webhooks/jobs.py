@@ -209,7 +209,7 @@ BLOCKED_BACKOFF = 0.1
 BLOCKED_RECHECK_MAX = 10.0
 
 
-def blocked_delay(blocker: Mapping[str, Any], config: DeliveryConfig, at: float) -> float:
+def blocked_delay(blocker: Mapping[Any, Any], config: DeliveryConfig, at: float) -> float:
     """When to look again at an event waiting for an earlier one of its message (`blocker`):
     when the blocker's next attempt is due; or, when nothing is known of that (never tried, or due
     now), soon — but the longer the blocker has waited, the less often. A blocker put off for
@@ -219,7 +219,7 @@ def blocked_delay(blocker: Mapping[str, Any], config: DeliveryConfig, at: float)
     due = _due(blocker, config) - at
     if due > BLOCKED_RECHECK:
         return due
-    waited = at - blocker["occurred_at"].timestamp()
+    waited = at - float(blocker["occurred_at"].timestamp())
     return max(BLOCKED_RECHECK, min(BLOCKED_RECHECK_MAX, waited * BLOCKED_BACKOFF))
 
 
