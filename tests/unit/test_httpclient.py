@@ -219,13 +219,32 @@ def test_at_most_limit_per_host_connections(loop_kind: str) -> None:
         ("http://127.0.0.1:8080/h?x=1", ("http", "127.0.0.1", 8080, "127.0.0.1:8080", "/h?x=1")),
         ("http://[::1]:9000/h", ("http", "::1", 9000, "[::1]:9000", "/h")),
         ("http://[::1]/h", ("http", "::1", 80, "[::1]", "/h")),
+        # internationalized names go out in their xn-- form (resolver, TLS, Host)
+        (
+            "http://Bücher.example:8080/h",
+            ("http", "xn--bcher-kva.example", 8080, "xn--bcher-kva.example:8080", "/h"),
+        ),
+        (
+            "https://пример.рф/",
+            ("https", "xn--e1afmkfd.xn--p1ai", 443, "xn--e1afmkfd.xn--p1ai", "/"),
+        ),
     ],
 )
 def test_destination(url: str, expected: tuple[str, str, int, str, str]) -> None:
     assert tuple(destination(url)) == expected
 
 
-@pytest.mark.parametrize("url", ["ftp://example.com/", "http:///nohost", "http://h:99999/", "x"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.com/",
+        "http:///nohost",
+        "http://h:99999/",
+        "x",
+        "http://a..b/",  # an empty label: no IDNA form
+        f"http://{'ü' * 64}.example/",  # a label too long
+    ],
+)
 def test_destination_of_what_is_no_http_url(url: str) -> None:
     with pytest.raises(HttpError):
         destination(url)

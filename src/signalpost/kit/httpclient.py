@@ -297,10 +297,11 @@ def destination(url: str) -> Destination:
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
         raise HttpError(f"not an http(s) URL: {url!r}")
-    host = parts.hostname
     try:
+        # An internationalized name in its `xn--` form: for the resolver, TLS and `Host`.
+        host = parts.hostname.encode("idna").decode("ascii")
         port = parts.port or (443 if scheme == "https" else 80)
-    except ValueError as exc:
+    except (UnicodeError, ValueError) as exc:
         raise HttpError(f"not an http(s) URL: {url!r}") from exc
     default_port = port == (443 if scheme == "https" else 80)
     named = f"[{host}]" if ":" in host else host  # an IPv6 literal is written in brackets
