@@ -40,6 +40,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from send_throughput import run
+from smpp_carrier import paired_ratios, ratio
 
 SETUPS: dict[str, dict[str, Any]] = {
     "sqlite": {"database": "sqlite"},
@@ -72,10 +73,6 @@ RATIOS = (
 
 def _figures(summary: dict[str, Any]) -> dict[str, float | None]:
     return {name: summary.get(part, {}).get(key) for name, part, key in FIGURES}
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return round(a / b, 3) if a is not None and b else None
 
 
 async def _fresh_database(admin_url: str) -> str:
@@ -146,12 +143,11 @@ async def series(args: argparse.Namespace) -> dict[str, Any]:
     for label, a, b, figure in RATIOS:
         if a not in chosen or b not in chosen:
             continue
-        rounds = [_ratio(x[figure], y[figure]) for x, y in zip(figures[a], figures[b], strict=True)]
-        known = [r for r in rounds if r is not None]
+        rounds, spread = paired_ratios(figures[a], figures[b], figure)
         ratios[label] = {
-            "of_medians": _ratio(medians[a][figure], medians[b][figure]),
+            "of_medians": ratio(medians[a][figure], medians[b][figure]),
             "rounds": rounds,
-            "range": [min(known), max(known)] if known else None,
+            "range": spread,
         }
     return {
         "messages": args.messages,

@@ -94,8 +94,17 @@ def _figures(summary: dict[str, Any]) -> dict[str, float | None]:
     }
 
 
-def _ratio(a: float | None, b: float | None) -> float | None:
+def ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a is not None and b else None
+
+
+def paired_ratios(
+    over: list[dict[str, Any]], under: list[dict[str, Any]], key: str
+) -> tuple[list[float | None], list[float] | None]:
+    """The ratios of `key` of the runs of two setups, round by round, and their range."""
+    pairs = [ratio(a[key], b[key]) for a, b in zip(over, under, strict=True)]
+    known = [r for r in pairs if r is not None]
+    return pairs, [min(known), max(known)] if known else None
 
 
 async def compare(run: Run, args: argparse.Namespace) -> dict[str, Any]:
@@ -117,15 +126,11 @@ async def compare(run: Run, args: argparse.Namespace) -> dict[str, Any]:
     medians = {c: {key: median(c, key) for key in figures[c][0]} for c in figures}
     ratios: dict[str, dict[str, Any]] = {}
     for key in ("accepted_per_second", "finalized_per_second", "server_cpu_ms_per_message"):
-        pairs = [
-            _ratio(b[key], a[key])
-            for a, b in zip(figures["simulator"], figures["smpp"], strict=True)
-        ]
-        known = [r for r in pairs if r is not None]
+        pairs, spread = paired_ratios(figures["smpp"], figures["simulator"], key)
         ratios[key] = {
-            "of_medians": _ratio(medians["smpp"][key], medians["simulator"][key]),
+            "of_medians": ratio(medians["smpp"][key], medians["simulator"][key]),
             "round_pairs": pairs,
-            "range": [min(known), max(known)] if known else None,
+            "range": spread,
         }
     return {
         "window": args.window,

@@ -154,6 +154,17 @@ def _present(server: RunningServer, message_ids: list[str]) -> dict[str, int]:
     return server.run(go)
 
 
+def _pending_events(server: RunningServer, message_ids: list[str]) -> int:
+    async def go(ctx: AppContext) -> int:
+        async with ctx.db.transaction() as uow:
+            q = select(func.count()).where(
+                webhook_events.c.message_id.in_(message_ids), webhook_events.c.status == "pending"
+            )
+            return int((await uow.conn.execute(q)).scalar_one())
+
+    return server.run(go)
+
+
 def _exists(server: RunningServer, table: Any, column: Any, value: Any) -> bool:
     async def go(ctx: AppContext) -> bool:
         async with ctx.db.transaction() as uow:
@@ -189,9 +200,11 @@ def test_old_rows_are_purged_and_young_ones_kept(
     young = _send(client, sender.number, 5, "young")
     for mid in old + young:
         wait_final(client, mid)
-    # Each message's two webhooks (sent, finalized) delivered and their attempts recorded.
+    # Each message's two webhooks (sent, finalized) delivered and their attempts recorded, and no
+    # event still pending (one whose POST failed is tried again: counting attempts is not enough).
     for batch in (old, young):
         wait_until(lambda b=batch: _present(server, b)["attempts"] >= 2 * len(b), 20)
+        wait_until(lambda b=batch: _pending_events(server, b) == 0, 20)
     before_young = _present(server, young)
     assert _idempotency_count(server, account.org.id) == 12
     old_extra = _extras(server, account.org.id, old[0], old=True)
