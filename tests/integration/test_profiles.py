@@ -637,6 +637,7 @@ def test_autoresp_of_unknown_profile_or_config_is_404(client: Telnyx) -> None:
         ({"webhook_api_version": 2}, 422, "10015", "/webhook_api_version"),
         ({"webhook_url": "ftp://example.com/x"}, 422, "10003", "/webhook_url"),
         ({"webhook_failover_url": "not a url"}, 422, "10003", "/webhook_failover_url"),
+        ({"webhook_url": "http://a..b/hook"}, 422, "10003", "/webhook_url"),
         ({"health_webhook_url": "example.com"}, 422, "10003", "/health_webhook_url"),
         ({"enabled": "yes"}, 422, "10015", "/enabled"),
         ({"enabled": None}, 422, "10015", "/enabled"),

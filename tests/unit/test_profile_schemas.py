@@ -37,6 +37,10 @@ BASE: dict[str, Any] = {"name": "p", "whitelisted_destinations": ["US"]}
         ("https://exa\tmple.com/", False),
         ("https://example.com:99999/", False),
         ("https://example.com/" + "a" * 2000, False),
+        # a host is posted to in its IDNA form: one that has none cannot be called back
+        ("https://bücher.example/hook", True),
+        ("http://a..b/hook", False),
+        ("https://" + "a" * 64 + ".example/", False),
     ],
 )
 def test_is_http_url(url: str, ok: bool) -> None:

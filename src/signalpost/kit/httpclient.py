@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 import httptools
 
 from signalpost.kit.netguard import OutboundGuard, Unresolvable
+from signalpost.kit.urls import ascii_host
 
 READ_LIMIT = 65536  # body bytes read before the rest is given up (and the connection closed)
 MAX_HEADER_BYTES = 65536
@@ -298,8 +299,7 @@ def destination(url: str) -> Destination:
     if scheme not in ("http", "https") or not parts.hostname:
         raise HttpError(f"not an http(s) URL: {url!r}")
     try:
-        # An internationalized name in its `xn--` form: for the resolver, TLS and `Host`.
-        host = parts.hostname.encode("idna").decode("ascii")
+        host = ascii_host(parts.hostname)
         port = parts.port or (443 if scheme == "https" else 80)
     except (UnicodeError, ValueError) as exc:
         raise HttpError(f"not an http(s) URL: {url!r}") from exc

@@ -1,5 +1,6 @@
 """The one check of URLs this server will call back (webhook and failover URLs of profiles and
-of messages): absolute http or https, a host, a valid port, no whitespace or control characters."""
+of messages): absolute http or https, a host with an ASCII (IDNA) form, a valid port, no
+whitespace or control characters."""
 
 from __future__ import annotations
 
@@ -16,15 +17,24 @@ MAX_URL_LENGTH = 2000
 _UNSAFE = re.compile(r"[\x00-\x20\x7f-\x9f]")
 
 
+def ascii_host(hostname: str) -> str:
+    """The host name as the resolver, TLS and `Host` take it: an internationalized name in its
+    `xn--` form. UnicodeError for a name that has none (an empty or over-long label)."""
+    return hostname.encode("idna").decode("ascii")
+
+
 def is_http_url(value: str) -> bool:
     if len(value) > MAX_URL_LENGTH or _UNSAFE.search(value):
         return False
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018  (raises ValueError when out of range or not a number)
-    except ValueError:
+        if not parts.hostname:
+            return False
+        ascii_host(parts.hostname)
+    except (UnicodeError, ValueError):
         return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
+    return parts.scheme in ("http", "https")
 
 
 def check_webhook_urls(values: Mapping[str, Any], names: Iterable[str]) -> None:
