@@ -9,6 +9,7 @@ fails the run. Set SIGNALPOST_SCREENSHOT_DIR to keep screenshots of each page.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from collections.abc import Iterator
@@ -19,6 +20,11 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 from telnyx import Telnyx
 
+from signalpost.accounts import repository as accounts_repo
+from signalpost.accounts import service as accounts
+from signalpost.context import AppContext
+from signalpost.inbox.live import KEY_CHECK_SECONDS
+from signalpost.kit.clock import utcnow
 from tests.conftest import Account, unique_number
 from tests.support.images import png
 from tests.support.media_server import MediaServer
@@ -176,6 +182,31 @@ def test_live_updates_come_over_server_sent_events_not_polling(
     streams = [u for kind, u in requests if "/inbox/api/events" in u]
     assert streams and all(kind == "eventsource" for kind, u in requests if u in streams)
     assert not [u for _, u in requests if "/inbox/api/messages" in u]  # no polling
+
+
+def test_a_revoked_key_sends_the_page_to_the_login(
+    browser: Browser, server: RunningServer, account: Account
+) -> None:
+    async def add_key(ctx: AppContext) -> str:
+        async with ctx.db.transaction() as uow:
+            return await accounts.add_api_key(uow, account.org.id)
+
+    key = server.run(add_key)
+    inbox = Inbox(browser, server, dataclasses.replace(account, api_key=key))
+    try:
+        page = inbox.open()
+
+        async def revoke(ctx: AppContext) -> int:
+            async with ctx.db.transaction() as uow:
+                return await accounts_repo.revoke_api_key(uow, key[:10], utcnow())
+
+        assert server.run(revoke) == 1
+        page.wait_for_url(
+            lambda url: "/inbox/login" in url, timeout=(KEY_CHECK_SECONDS + 10) * 1000
+        )
+        expect(page.locator("#api_key")).to_be_visible()
+    finally:
+        inbox.close()
 
 
 def test_search_and_filters(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +17,10 @@ import pytest
 from httpx_sse import ServerSentEvent, connect_sse
 from telnyx import Telnyx
 
+from signalpost.accounts import repository as accounts_repo
+from signalpost.accounts import service as accounts
+from signalpost.context import AppContext
+from signalpost.inbox.live import KEY_CHECK_SECONDS
 from signalpost.kit.clock import iso, utcnow
 from tests.conftest import Account, unique_number
 from tests.integration.test_inbox import COOKIE, detail, login
@@ -162,6 +167,37 @@ def test_the_stream_needs_a_login(server: RunningServer) -> None:
     r = httpx.get(f"{server.base_url}/inbox/api/events", timeout=10)
     assert r.status_code == 401
     assert r.json()["errors"][0]["code"] == "10009"
+
+
+def test_a_stream_ends_once_its_key_is_revoked(
+    server: RunningServer, account: Account, streams: list[Stream]
+) -> None:
+    """A revoked key's stream says `logout` and ends within a key check (not after its whole
+    lifetime), and the browser's reconnection with that key gets 401."""
+
+    async def add_key(ctx: AppContext) -> str:
+        async with ctx.db.transaction() as uow:
+            return await accounts.add_api_key(uow, account.org.id)
+
+    key = server.run(add_key)
+    stream = Stream(server, key)
+    streams.append(stream)
+    assert stream.status == 200
+
+    async def revoke(ctx: AppContext) -> int:
+        async with ctx.db.transaction() as uow:
+            return await accounts_repo.revoke_api_key(uow, key[:10], utcnow())
+
+    assert server.run(revoke) == 1
+    revoked_at = time.monotonic()
+    names: list[str] = []
+    while "logout" not in names:
+        names.append(stream.events.get(timeout=KEY_CHECK_SECONDS + 5).event)
+    assert time.monotonic() - revoked_at < KEY_CHECK_SECONDS + 5
+    stream.thread.join(timeout=5)
+    assert not stream.thread.is_alive()  # the server ended the response
+    r = httpx.get(f"{server.base_url}/inbox/api/events", cookies={COOKIE: key}, timeout=10)
+    assert r.status_code == 401
 
 
 def test_attempts_show_the_signed_request_and_redeliver_from_the_inbox(

@@ -6,6 +6,9 @@ seconds on the server (three index probes) and sends an event only when somethin
 changed; the page itself never polls. Each event carries its cursor as the SSE id, so a browser
 that reconnects (`Last-Event-ID`) misses nothing. A stream ends after `STREAM_LIFETIME` seconds and
 the browser reconnects at once, so no stream holds up a server that is shutting down for long.
+Every `KEY_CHECK_SECONDS` it looks its key up again: once the key is revoked the stream sends a
+`logout` event and ends, instead of living on until its lifetime ends; the browser's reconnection
+then gets 401 and the page goes to the login.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from signalpost.accounts.deps import Ctx
 from signalpost.inbox import service
-from signalpost.inbox.auth import ApiOrg
+from signalpost.inbox.auth import ApiOrg, request_key
 from signalpost.inbox.views import Filters, render, to_query
 from signalpost.kit.clock import iso, parse_datetime, utcnow
 from signalpost.kit.errors import bad_parameter, not_found
@@ -35,6 +38,7 @@ STREAM_INTERVAL = 0.5
 STREAM_LIFETIME = 300.0
 RECONNECT_MS = 1000
 PING_SECONDS = 15
+KEY_CHECK_SECONDS = 5.0
 
 _API_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No inbox cookie or Bearer key, or the key is unknown (code 10009)."},
@@ -136,25 +140,41 @@ async def events(
     view, watch = _watch(request, message, ours, handset)
     resume = request.headers.get("last-event-id") or after
     since = _cursor("after", resume) if resume else utcnow()
+    key = request_key(request, allow_bearer=True) or ""
     return EventSourceResponse(
-        _stream(ctx, org.id, org.public_key, view, watch, since),
+        _stream(ctx, key, org.id, org.public_key, view, watch, since),
         ping=PING_SECONDS,
         headers={"X-Content-Type-Options": "nosniff"},
     )
 
 
 async def _stream(
-    ctx: Any, org_id: str, public_key: str, view: str, watch: service.Watch, since: Any
+    ctx: Any,
+    key: str,
+    org_id: str,
+    public_key: str,
+    view: str,
+    watch: service.Watch,
+    since: Any,
 ) -> AsyncIterator[ServerSentEvent]:
     yield ServerSentEvent(event="ready", data="{}", id=iso(since), retry=RECONNECT_MS)
     ends = time.monotonic() + STREAM_LIFETIME
+    key_checked = time.monotonic()
     while time.monotonic() < ends:
         await asyncio.sleep(STREAM_INTERVAL)
+        revoked = False
         async with ctx.db.transaction() as uow:
+            if time.monotonic() - key_checked >= KEY_CHECK_SECONDS:
+                key_checked = time.monotonic()
+                org = await service.authenticate(uow, key)
+                revoked = org is None or org.id != org_id
             changed = await service.changes(uow, org_id, since, watch)
             detail = None
             if view == "message" and changed.items and watch.message_id:
                 detail = await service.detail(uow, org_id, watch.message_id, public_key)
+        if revoked:
+            yield ServerSentEvent(event="logout", data="{}")
+            return
         since = changed.cursor
         if detail is not None:
             html = render("_detail.html", d=detail)
