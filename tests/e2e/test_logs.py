@@ -154,11 +154,19 @@ def test_access_log_leaves_out_inbox_polling_and_metrics(served: Served) -> None
     httpx.get(f"{served.base}/metrics")
     httpx.get(f"{served.base}/inbox/api/messages")
     httpx.get(f"{served.base}/inbox/static/inbox.js")
+    # an inbox action is logged like any other request
+    httpx.post(f"{served.base}/inbox/api/webhooks/x/redeliver")
     httpx.get(f"{served.base}/v2/messaging_profiles", headers={"Authorization": "Bearer x"})
     line = served.wait_record(logger="uvicorn.access", path="/v2/messaging_profiles")
     assert line["status"] == 401 and line["method"] == "GET"
-    paths = [r.get("path", "") for r in served.records() if r.get("logger") == "uvicorn.access"]
-    assert not [p for p in paths if p.startswith(("/metrics", "/inbox/"))], paths
+    action = served.wait_record(logger="uvicorn.access", path="/inbox/api/webhooks/x/redeliver")
+    assert action["status"] == 401 and action["method"] == "POST"
+    reads = [
+        r.get("path", "")
+        for r in served.records()
+        if r.get("logger") == "uvicorn.access" and r.get("method") == "GET"
+    ]
+    assert not [p for p in reads if p.startswith(("/metrics", "/inbox/"))], reads
 
 
 def test_text_format_is_the_default(tmp_path: Path) -> None:

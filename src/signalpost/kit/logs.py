@@ -8,16 +8,18 @@ import logging
 import logging.config
 from typing import Any
 
-# Requests that are not worth an access line: the inbox page polling its change feed and loading
-# its assets, and metrics scrapes.
+# Reads that are not worth an access line: the inbox page reading its change feed and stream and
+# loading its assets, and metrics scrapes. The inbox's actions (replying as a handset, redelivering
+# a webhook) change things and are logged like any other request.
 QUIET_PREFIXES = ("/inbox/api/", "/inbox/static/", "/inbox/events", "/metrics")
+QUIET_METHODS = frozenset({"GET", "HEAD"})
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
 class QuietAccess(logging.Filter):
-    """Drops access lines of `QUIET_PREFIXES`; gives the others structured fields (`method`,
+    """Drops access lines of reads of `QUIET_PREFIXES`; gives the others structured fields (`method`,
     `path`, `status`, `client`) for the JSON formatter."""
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -25,7 +27,7 @@ class QuietAccess(logging.Filter):
         if not isinstance(args, tuple) or len(args) < 5:
             return True
         client, method, path, _version, status = args[:5]
-        if str(path).startswith(QUIET_PREFIXES):
+        if method in QUIET_METHODS and str(path).startswith(QUIET_PREFIXES):
             return False
         record.client = client
         record.method = method
