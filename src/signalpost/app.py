@@ -139,6 +139,9 @@ def build_workers(
             ctx.db,
             kinds,
             poll_interval=settings.worker_poll_interval,
+            listening_poll_interval=max(
+                settings.worker_listening_poll_interval, settings.worker_poll_interval
+            ),
             concurrency=settings.worker_concurrency,
             lease=settings.job_lease_seconds,
             linger=settings.worker_linger,

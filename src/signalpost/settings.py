@@ -164,6 +164,9 @@ class Settings(BaseSettings, SecretsFromFiles):
     api_key: str | None = None
     workers: int = Field(default=1, ge=0)
     worker_poll_interval: float = Field(default=0.2, gt=0)
+    # PostgreSQL, while a worker process's LISTEN connection is up: enqueues wake the workers, and
+    # they poll only this often, as a safety net (kit.queue.Worker).
+    worker_listening_poll_interval: float = Field(default=1.0, gt=0)
     # Jobs one worker task runs at once (per lane: sends and webhooks have workers of their own).
     worker_concurrency: int = Field(default=800, ge=1)
     # While busy, a worker lets due jobs gather this long before claiming them (kit.queue.Worker).

@@ -31,6 +31,7 @@ from signalpost.kit.queue import (
     enqueue_many,
     failed_jobs,
 )
+from signalpost.kit.queue import worker as worker_module
 from signalpost.models import jobs
 
 T = TypeVar("T")
@@ -204,6 +205,50 @@ def test_a_job_scheduled_for_later_waits_for_its_time(db_url: str) -> None:
         assert ran[0] - start >= 0.4
 
     arun(db_url, go)
+
+
+def test_an_idle_worker_polls_seldom_while_it_listens(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL, enqueues of other processes wake an idle worker through LISTEN/NOTIFY, so it
+    polls at `listening_poll_interval` (a safety net), not `poll_interval`; on SQLite, with nothing
+    to listen to, it polls at `poll_interval`. Either way another process's job starts at once."""
+    claims: list[float] = []
+    real_claim = worker_module.claim
+
+    async def counting_claim(*args: Any, **kwargs: Any) -> list[Job]:
+        claims.append(asyncio.get_running_loop().time())
+        return await real_claim(*args, **kwargs)
+
+    monkeypatch.setattr(worker_module, "claim", counting_claim)
+    ran: list[float] = []
+
+    async def handler(uow: UnitOfWork, job: Job) -> None:
+        ran.append(asyncio.get_running_loop().time())
+
+    async def go(db: Database) -> tuple[int, float]:
+        kinds = {"t.record": JobKind(handler=handler)}
+        worker = Worker(db, kinds, poll_interval=0.05, listening_poll_interval=30.0)
+        async with running(worker):
+            await asyncio.sleep(1.0)  # started, listening (PostgreSQL), its first claims made
+            before = len(claims)
+            await asyncio.sleep(1.5)
+            idle_claims = len(claims) - before
+            other = Database(db_url)  # another process's enqueue: its own notifications
+            try:
+                queued = asyncio.get_running_loop().time()
+                await enqueue_one(other, "t.record")
+            finally:
+                await other.dispose()
+            await eventually(lambda: ran)
+        return idle_claims, ran[0] - queued
+
+    idle_claims, started_after = arun(db_url, go)
+    if db_url.startswith("postgresql"):
+        assert idle_claims == 0
+    else:
+        assert idle_claims >= 10  # every 0.05 s: 30 in 1.5 s on a quiet machine
+    assert started_after < 1.0
 
 
 # --- failures and retries ---------------------------------------------------------------------

@@ -6,8 +6,9 @@ the sending process's id (a process skips its own notifications: its workers hea
 worker process keeps one connection listening: a notification of due jobs wakes its workers at once
 (`Database.jobs_queued`), one of jobs due later wakes them when those are due.
 So a job queued by an API process on another host starts within milliseconds, not after the
-workers' next poll. Polling stays as the fallback: while the listening connection is down (it
-reconnects), workers poll every `poll_interval` as before.
+workers' next poll. Polling stays as the safety net: while the listening connection is up, an idle
+worker polls every `listening_poll_interval` (a second, for jobs whose worker died); while it is
+down (it reconnects), every `poll_interval`.
 
 The listening connection goes straight to the database (`Database.listen_url`): behind PgBouncer in
 transaction mode `LISTEN` does not work (`NOTIFY` does, so the API may go through it).
