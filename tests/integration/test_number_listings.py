@@ -69,6 +69,20 @@ def test_phone_numbers_list_with_messaging_fields_and_filters(
     assert listed(page_size=1, page_number=2) and len(listed(page_size=1)) == 1
     # Newest first by default.
     assert listed() == [toll_free, local.number]
+    assert listed(sort="-phone_number") == sorted(numbers, reverse=True)
+    assert listed(sort="purchased_at") == [local.number, toll_free]
+    assert listed(sort="-purchased_at") == [toll_free, local.number]
+    assert listed(filter={"number_type": {"eq": "local"}}) == [local.number]
+    assert listed(filter={"number_type": {"eq": "mobile"}}) == []
+    assert listed(filter={"number_type": {"eq": "national"}}) == []
+    # A tag matches whole: not a part of another tag, and LIKE's wildcards are plain characters.
+    client.phone_numbers.messaging.update(toll_free, tags=["vipx", "50%"])
+    assert listed(filter={"tag": "vip"}) == [local.number]
+    assert listed(filter={"tag": "50%"}) == [toll_free]
+    assert listed(filter={"tag": "5"}) == [] and listed(filter={"tag": "%"}) == []
+    assert listed(filter={"without_tags": "true"}) == []
+    counted = raw.get("/phone_numbers", params={"filter[tag]": "vipx", "page[size]": 1}).json()
+    assert counted["meta"]["total_results"] == 1 and len(counted["data"]) == 1
 
     one = client.phone_numbers.retrieve(first.id).data
     assert one is not None and one.phone_number == local.number

@@ -17,7 +17,6 @@ from signalpost.numbers.detailed import (
     DetailedFilter,
     detailed_filter,
     phone_number_detailed_out,
-    select_numbers,
 )
 from signalpost.numbers.repository import NumberFilter, NumberType, OrderFilter
 from signalpost.numbers.schemas import (
@@ -284,9 +283,8 @@ async def list_numbers_detailed(
     `[country_iso_alpha2]`, `[number_type][eq]`, `[source]`, `[without_tags]`, …; `sort`
     (default: newest first)."""
     async with ctx.db.transaction() as uow:
-        rows = select_numbers(await service.numbers_with_profile_names(uow, org.id), f)
-    shown = rows[page.offset : page.offset + page.size]
-    return page.envelope([phone_number_detailed_out(r) for r in shown], len(rows))
+        rows, total = await service.list_numbers_detailed(uow, org.id, f, page)
+    return page.envelope([phone_number_detailed_out(r) for r in rows], total)
 
 
 @router.get("/phone_numbers/{id}")
@@ -294,7 +292,7 @@ async def retrieve_number_detailed(ctx: Ctx, org: CurrentOrg, id: str) -> dict[s
     """A phone number (`NumbersPhoneNumberDetailed`); `id` is its resource id or +E.164 number."""
     async with ctx.db.transaction() as uow:
         row = await service.require_number(uow, org.id, id)
-        [named] = await service.numbers_with_profile_names(uow, org.id, row["id"])
+        named = await service.number_with_profile_name(uow, org.id, row["id"])
     return {"data": phone_number_detailed_out(named)}
 
 

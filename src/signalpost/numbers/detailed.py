@@ -120,34 +120,6 @@ def number_type(row: RowMapping) -> str:
     return "mobile" if row["mobile"] else "local"
 
 
-def matches(row: RowMapping, f: DetailedFilter) -> bool:
-    tags = list(row["tags"] or [])
-    checks = (
-        not f.impossible,
-        f.tag is None or f.tag in tags,
-        not f.without_tags or not tags,
-        f.digits is None or (f.digits.isdigit() and f.digits in row["phone_number"]),
-        f.status is None or f.status == "active",
-        not f.countries or row["country_code"] in f.countries,
-        f.number_type is None or f.number_type == number_type(row),
-        f.source is None or f.source == "purchased",
-        f.customer_reference is None,  # numbers carry none here
-    )
-    return all(checks)
-
-
-def select_numbers(rows: Sequence[RowMapping], f: DetailedFilter) -> list[RowMapping]:
-    """The matching numbers in the order asked for (default: newest first)."""
-    chosen = [r for r in rows if matches(r, f)]
-    if f.sort == "phone_number":
-        chosen.sort(key=lambda r: r["phone_number"], reverse=f.descending)
-    elif f.sort == "purchased_at":
-        chosen.sort(key=lambda r: (r["created_at"], r["phone_number"]), reverse=f.descending)
-    else:  # connection_name and usage_payment_method are the same (none) for every number
-        chosen.sort(key=lambda r: (r["created_at"], r["phone_number"]), reverse=True)
-    return chosen
-
-
 def phone_number_detailed_out(row: RowMapping) -> dict[str, Any]:
     """A number as `NumbersPhoneNumberDetailed`, with its messaging profile."""
     return {

@@ -10,13 +10,16 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     String,
     case,
     cast,
     delete,
+    exists,
     false,
     func,
     insert,
+    literal,
     or_,
     select,
     update,
@@ -34,6 +37,7 @@ from signalpost.models import (
     phone_numbers,
     short_codes,
 )
+from signalpost.numbers.detailed import DetailedFilter
 
 # Statements stay well under the bound-parameter limits of SQLite and asyncpg.
 CHUNK = 500
@@ -405,22 +409,73 @@ async def update_bulk_update(uow: UnitOfWork, order_id: str, values: dict[str, A
     )
 
 
-async def numbers_with_profile_names(
-    uow: UnitOfWork, org_id: str, number_id: str | None = None
-) -> list[RowMapping]:
-    """The organization's phone numbers (or the one `number_id`) with their profile's name."""
-    from signalpost.models import messaging_profiles
-
-    q = (
-        select(phone_numbers, messaging_profiles.c.name.label("messaging_profile_name"))
-        .select_from(
-            phone_numbers.outerjoin(
-                messaging_profiles,
-                messaging_profiles.c.id == phone_numbers.c.messaging_profile_id,
-            )
+def _with_profile_name() -> Select[Any]:
+    return select(
+        phone_numbers, messaging_profiles.c.name.label("messaging_profile_name")
+    ).select_from(
+        phone_numbers.outerjoin(
+            messaging_profiles, messaging_profiles.c.id == phone_numbers.c.messaging_profile_id
         )
-        .where(phone_numbers.c.organization_id == org_id)
     )
-    if number_id is not None:
-        q = q.where(phone_numbers.c.id == number_id)
-    return list((await uow.conn.execute(q)).mappings().all())
+
+
+async def number_with_profile_name(uow: UnitOfWork, org_id: str, number_id: str) -> RowMapping:
+    """One of the organization's phone numbers with its profile's name."""
+    q = _with_profile_name().where(
+        phone_numbers.c.organization_id == org_id, phone_numbers.c.id == number_id
+    )
+    return (await uow.conn.execute(q)).mappings().one()
+
+
+def _detailed_where(f: DetailedFilter, sqlite: bool) -> list[ColumnElement[bool]]:
+    """`GET /phone_numbers`'s filters as SQL (numbers.detailed: what each one means here)."""
+    c = phone_numbers.c
+    impossible = (
+        f.impossible
+        or f.customer_reference is not None  # numbers carry none here
+        or f.status not in (None, "active")  # every number here is active
+        or f.source not in (None, "purchased")  # and was ordered
+        or (f.digits is not None and not f.digits.isdigit())
+        or f.number_type in ("national", "shared_cost")
+    )
+    if impossible:
+        return [false()]
+    where: list[ColumnElement[bool]] = []
+    if f.tag is not None:
+        # The tags are a JSON array: its elements as a table (SQLite's json_each, PostgreSQL's
+        # json_array_elements_text), correlated to each number.
+        elements = (func.json_each if sqlite else func.json_array_elements_text)(c.tags)
+        values = elements.table_valued("value").alias("tag_values")
+        where.append(exists(select(literal(1)).select_from(values).where(values.c.value == f.tag)))
+    if f.without_tags:
+        where.append(func.json_array_length(c.tags) == 0)
+    if f.digits is not None:
+        where.append(c.phone_number.contains(f.digits, autoescape=True))
+    if f.countries:
+        where.append(c.country_code.in_(f.countries))
+    if f.number_type == "toll_free":
+        where.append(c.type == "toll-free")
+    elif f.number_type in ("mobile", "local"):
+        where += [c.type != "toll-free", c.mobile.is_(f.number_type == "mobile")]
+    return where
+
+
+async def list_numbers_detailed(
+    uow: UnitOfWork, org_id: str, f: DetailedFilter, offset: int, limit: int
+) -> Rows:
+    """One page of the organization's numbers matching `f`, with their profile's name, in the
+    order asked for (default: newest first), and the count of all that match."""
+    c = phone_numbers.c
+    where = [c.organization_id == org_id, *_detailed_where(f, uow.db.is_sqlite)]
+    total_q = select(func.count()).select_from(phone_numbers).where(*where)
+    total = int((await uow.conn.execute(total_q)).scalar_one())
+    if offset >= total:
+        return [], total
+    if f.sort == "phone_number":
+        order = [c.phone_number.desc() if f.descending else c.phone_number.asc()]
+    elif f.sort == "purchased_at" and not f.descending:
+        order = [c.created_at.asc(), c.phone_number.asc()]
+    else:  # newest first (connection_name and usage_payment_method: the same for every number)
+        order = [c.created_at.desc(), c.phone_number.desc()]
+    q = _with_profile_name().where(*where).order_by(*order).offset(offset).limit(limit)
+    return list((await uow.conn.execute(q)).mappings().all()), total

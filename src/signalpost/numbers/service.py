@@ -28,6 +28,7 @@ from signalpost.kit.ids import new_uuid
 from signalpost.kit.pagination import Page
 from signalpost.kit.queue import enqueue
 from signalpost.numbers import repository as repo
+from signalpost.numbers.detailed import DetailedFilter
 from signalpost.numbers.repository import NumberFilter, Rows, TrafficCounts
 from signalpost.numbers.schemas import (
     DEFAULT_PRODUCT,
@@ -164,10 +165,16 @@ async def list_numbers(
     return await repo.list_numbers(uow, organization_id, f, sort, page.offset, page.size)
 
 
-async def numbers_with_profile_names(
-    uow: UnitOfWork, organization_id: str, number_id: str | None = None
-) -> list[RowMapping]:
-    return await repo.numbers_with_profile_names(uow, organization_id, number_id)
+async def list_numbers_detailed(
+    uow: UnitOfWork, organization_id: str, f: DetailedFilter, page: Page
+) -> Rows:
+    return await repo.list_numbers_detailed(uow, organization_id, f, page.offset, page.size)
+
+
+async def number_with_profile_name(
+    uow: UnitOfWork, organization_id: str, number_id: str
+) -> RowMapping:
+    return await repo.number_with_profile_name(uow, organization_id, number_id)
 
 
 async def list_all_numbers(uow: UnitOfWork, organization_id: str) -> list[RowMapping]:
