@@ -3,6 +3,7 @@ carrier, the job queue, webhook attempts with their latency, and rate-limit wait
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,26 @@ def test_queue_depth_and_oldest_due_job_by_kind(server: RunningServer) -> None:
     samples = scrape(server)
     kinds = {dict(labels)["kind"] for n, labels in samples if n == "signalpost_queue_jobs"}
     assert set(server.ctx.job_kinds) <= kinds  # every kind has a series, idle ones at 0
+
+
+def test_a_scrape_needs_no_write_lock_on_sqlite(tmp_path: Path) -> None:
+    """A scrape reads in a read-only transaction: while another connection holds SQLite's write
+    lock it still answers at once. (In a unit of work it would wait for that lock, and it would
+    hold the server's write turn, and so every send, for as long as its scans take.)"""
+    path = tmp_path / "scraped.db"
+    scraped = RunningServer(conftest.test_settings(f"sqlite+aiosqlite:///{path}")).start()
+    try:
+        writer = sqlite3.connect(path, isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
+        try:
+            r = httpx.get(f"{scraped.base_url}/metrics", timeout=5)
+        finally:
+            writer.execute("ROLLBACK")
+            writer.close()
+        assert r.status_code == 200
+        assert "signalpost_queue_jobs" in r.text
+    finally:
+        scraped.stop()
 
 
 def test_a_due_job_nobody_claims_shows_its_age(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+from datetime import datetime
 
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -25,7 +26,6 @@ from starlette.responses import Response
 
 from signalpost.accounts.deps import Ctx
 from signalpost.kit.clock import utcnow
-from signalpost.kit.db import UnitOfWork
 from signalpost.kit.errors import ApiError
 from signalpost.kit.metrics import ProcessMetrics
 from signalpost.metrics import repository as repo
@@ -66,8 +66,10 @@ async def metrics(ctx: Ctx, request: Request) -> Response:
                 should_retry=False,
                 headers={"WWW-Authenticate": "Bearer"},
             )
-    async with ctx.db.transaction() as uow:
-        families = list(await _database_families(uow, ctx.job_kinds))
+    now = utcnow()
+    wall = time.time()
+    found = await ctx.db.read(lambda conn: repo.snapshot(conn, now, wall))
+    families = _database_families(found, now, ctx.job_kinds)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(families))
     body = generate_latest(registry)
@@ -77,15 +79,14 @@ async def metrics(ctx: Ctx, request: Request) -> Response:
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
-async def _database_families(uow: UnitOfWork, kinds: Iterable[str]) -> Iterator[Metric]:
-    now = utcnow()
+def _database_families(found: repo.Snapshot, now: datetime, kinds: Iterable[str]) -> list[Metric]:
     out: list[Metric] = []
     msgs = GaugeMetricFamily(
         "signalpost_messages",
         "Stored messages by direction, recipient status and carrier.",
         labels=["direction", "status", "carrier"],
     )
-    for direction, status, carrier, count in await repo.message_counts(uow):
+    for direction, status, carrier, count in found.messages:
         msgs.add_metric([direction, status, carrier], count)
     out.append(msgs)
     depth = GaugeMetricFamily(
@@ -96,7 +97,7 @@ async def _database_families(uow: UnitOfWork, kinds: Iterable[str]) -> Iterator[
         "How long the oldest due, unclaimed job of each kind has been waiting.",
         labels=["kind"],
     )
-    queue = await repo.queue_state(uow, now)
+    queue = found.queue
     for kind in kinds:  # every kind this process runs has a series, 0 when idle
         queue.setdefault(kind, repo.QueueKind()).depth.setdefault("queued", 0)
     for kind, state in sorted(queue.items()):
@@ -105,18 +106,18 @@ async def _database_families(uow: UnitOfWork, kinds: Iterable[str]) -> Iterator[
         waited = (now - state.oldest_due).total_seconds() if state.oldest_due else 0.0
         oldest.add_metric([kind], max(waited, 0.0))
     out += [depth, oldest]
-    out.append(await _webhook_family(uow))
-    out += await _rate_limit_families(uow)
-    return iter(out)
+    out.append(_webhook_family(found.attempts))
+    out += _rate_limit_families(found)
+    return out
 
 
-async def _webhook_family(uow: UnitOfWork) -> Metric:
+def _webhook_family(attempts: dict[str, repo.AttemptStats]) -> Metric:
     hist = HistogramMetricFamily(
         "signalpost_webhook_attempt_seconds",
         "Webhook delivery attempts by result (success, http_error, error) and their latency.",
         labels=["result"],
     )
-    for result, stats in sorted((await repo.webhook_attempt_stats(uow)).items()):
+    for result, stats in sorted(attempts.items()):
         buckets = [
             (str(bound), float(n))
             for bound, n in zip(repo.LATENCY_BUCKETS, stats.buckets, strict=True)
@@ -126,8 +127,8 @@ async def _webhook_family(uow: UnitOfWork) -> Metric:
     return hist
 
 
-async def _rate_limit_families(uow: UnitOfWork) -> list[Metric]:
-    count, total = await repo.rate_limit_waits(uow)
+def _rate_limit_families(found: repo.Snapshot) -> list[Metric]:
+    count, total = found.rate_limit_waits
     waits = CounterMetricFamily(
         "signalpost_rate_limit_waits", "Messages that waited for a throughput slot."
     )
@@ -141,6 +142,6 @@ async def _rate_limit_families(uow: UnitOfWork) -> list[Metric]:
         "Seconds of queued traffic ahead on the busiest limiter of each kind.",
         labels=["limiter"],
     )
-    for kind, seconds in await repo.rate_limit_backlogs(uow, time.time()):
+    for kind, seconds in found.rate_limit_backlogs:
         backlog.add_metric([kind], seconds)
     return [waits, waited, backlog]

@@ -1,4 +1,8 @@
-"""The SQL behind the scrape-time metrics: small aggregates over messages, jobs and attempts."""
+"""The SQL behind the scrape-time metrics: aggregates over messages, jobs and attempts.
+
+They run in a read-only transaction (`Database.read`), never in a unit of work: on SQLite a scrape
+then takes no write turn and no write lock, so its scans never hold up sends.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Connection, case, func, select
 
-from signalpost.kit.db import UnitOfWork
 from signalpost.models import jobs, messages, rate_limits, webhook_attempts
 
 # Webhook latency buckets, in seconds.
@@ -28,15 +31,36 @@ class AttemptStats:
     buckets: list[int] = field(default_factory=list)  # cumulative, one per LATENCY_BUCKETS
 
 
-async def message_counts(uow: UnitOfWork) -> list[tuple[str, str, str, int]]:
+@dataclass
+class Snapshot:
+    """Everything a scrape reads from the database, read in one transaction."""
+
+    messages: list[tuple[str, str, str, int]]
+    queue: dict[str, QueueKind]
+    attempts: dict[str, AttemptStats]
+    rate_limit_waits: tuple[int, float]
+    rate_limit_backlogs: Sequence[tuple[str, float]]
+
+
+def snapshot(conn: Connection, now: datetime, now_seconds: float) -> Snapshot:
+    return Snapshot(
+        messages=message_counts(conn),
+        queue=queue_state(conn, now),
+        attempts=webhook_attempt_stats(conn),
+        rate_limit_waits=rate_limit_waits(conn),
+        rate_limit_backlogs=rate_limit_backlogs(conn, now_seconds),
+    )
+
+
+def message_counts(conn: Connection) -> list[tuple[str, str, str, int]]:
     """(direction, status, carrier, count) over every stored message."""
     q = select(
         messages.c.direction, messages.c.to_status, messages.c.to_carrier, func.count()
     ).group_by(messages.c.direction, messages.c.to_status, messages.c.to_carrier)
-    return [(d, s, c or "", int(n)) for d, s, c, n in (await uow.conn.execute(q)).all()]
+    return [(d, s, c or "", int(n)) for d, s, c, n in conn.execute(q).all()]
 
 
-async def queue_state(uow: UnitOfWork, now: datetime) -> dict[str, QueueKind]:
+def queue_state(conn: Connection, now: datetime) -> dict[str, QueueKind]:
     q = select(
         jobs.c.kind,
         jobs.c.status,
@@ -44,7 +68,7 @@ async def queue_state(uow: UnitOfWork, now: datetime) -> dict[str, QueueKind]:
         func.min(case((jobs.c.run_at <= now, jobs.c.run_at), else_=None)),
     ).group_by(jobs.c.kind, jobs.c.status)
     out: dict[str, QueueKind] = {}
-    for kind, status, count, oldest in (await uow.conn.execute(q)).all():
+    for kind, status, count, oldest in conn.execute(q).all():
         entry = out.setdefault(kind, QueueKind())
         entry.depth[status] = int(count)
         if status == "queued" and oldest is not None:
@@ -71,7 +95,7 @@ def _result() -> object:
     )
 
 
-async def webhook_attempt_stats(uow: UnitOfWork) -> dict[str, AttemptStats]:
+def webhook_attempt_stats(conn: Connection) -> dict[str, AttemptStats]:
     """Attempts by result (`success`, `http_error`, `error`) with their latency distribution."""
     result = _result().label("result")  # type: ignore[attr-defined]
     latency = func.coalesce(webhook_attempts.c.latency_ms, 0.0)
@@ -83,7 +107,7 @@ async def webhook_attempt_stats(uow: UnitOfWork) -> dict[str, AttemptStats]:
     ]
     q = select(*columns).group_by(result)
     out: dict[str, AttemptStats] = {}
-    for row in (await uow.conn.execute(q)).all():
+    for row in conn.execute(q).all():
         out[str(row[0])] = AttemptStats(
             count=int(row[1]),
             latency_sum=float(row[2]) / 1000.0,
@@ -92,20 +116,20 @@ async def webhook_attempt_stats(uow: UnitOfWork) -> dict[str, AttemptStats]:
     return out
 
 
-async def rate_limit_waits(uow: UnitOfWork) -> tuple[int, float]:
+def rate_limit_waits(conn: Connection) -> tuple[int, float]:
     """Messages that waited for a throughput slot, and their total wait in seconds."""
     q = select(func.count(), func.coalesce(func.sum(messages.c.wait_seconds), 0.0)).where(
         messages.c.wait_seconds > 0
     )
-    count, total = (await uow.conn.execute(q)).one()
+    count, total = conn.execute(q).one()
     return int(count), float(total)
 
 
-async def rate_limit_backlogs(uow: UnitOfWork, now: float) -> Sequence[tuple[str, float]]:
+def rate_limit_backlogs(conn: Connection, now: float) -> Sequence[tuple[str, float]]:
     """(limiter kind, seconds of queue ahead) of the limiters that have a backlog."""
     q = select(rate_limits.c.key, rate_limits.c.next_at).where(rate_limits.c.next_at > now)
     worst: dict[str, float] = {}
-    for key, next_at in (await uow.conn.execute(q)).all():
+    for key, next_at in conn.execute(q).all():
         scope, _, rest = str(key).partition(":")
         if scope not in ("sender", "org"):
             continue  # e.g. `api:` rows: API rate limits per key (accounts.throttle), not sends
