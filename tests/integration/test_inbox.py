@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +15,7 @@ from telnyx import Telnyx
 from signalpost.context import AppContext
 from signalpost.inbox import repository as inbox_repo
 from signalpost.kit.clock import iso, utcnow
+from tests import conftest
 from tests.conftest import Account, unique_number
 from tests.support.messaging import FINAL, Sender, make_sender
 from tests.support.receiver import WebhookReceiver
@@ -400,3 +403,30 @@ def test_message_content_is_escaped_everywhere(
         assert "&lt;script&gt;alert(" in html
     assert "&lt;script&gt;" in detail(web, inbound_id)["html"]
     assert "<script>alert" not in web.get(f"/inbox/messages/{inbound_id}").text
+
+
+def test_the_inbox_reads_without_the_write_lock_on_sqlite(tmp_path: Path) -> None:
+    """The inbox only reads, outside the write turns: while another connection holds SQLite's
+    write lock, its pages, feed and stream still answer at once (in units of work they waited
+    for that lock, and a long search held up every send while it ran)."""
+    path = tmp_path / "inbox.db"
+    own = RunningServer(conftest.test_settings(f"sqlite+aiosqlite:///{path}")).start()
+    try:
+        _, key = own.new_organization("inbox-reads")
+        writer = sqlite3.connect(path, isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
+        try:
+            web = login(own, key)
+            pages = [web.get(p, timeout=5) for p in ("/inbox", "/inbox/conversations")]
+            listed = web.get("/inbox/api/messages", timeout=5)
+            with web.stream("GET", "/inbox/api/events", timeout=5) as stream:
+                lines = stream.iter_lines()
+                first = list(iter(lambda: next(lines), ""))  # the first event's fields
+        finally:
+            writer.execute("ROLLBACK")
+            writer.close()
+        assert [p.status_code for p in pages] == [200, 200]
+        assert listed.status_code == 200 and listed.json()["data"] == []
+        assert stream.status_code == 200 and "event: ready" in first
+    finally:
+        own.stop()

@@ -43,7 +43,7 @@ async def login(request: Request, ctx: Ctx) -> Response:
     form = parse_qs((await request.body()).decode("utf-8", "replace"))
     key = (form.get("api_key") or [""])[0].strip()
     target = safe_next((form.get("next") or [""])[0])
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         org = await service.authenticate(uow, key)
     if org is None:
         error = "That API key is unknown or revoked." if key else "Enter an API key."
@@ -78,7 +78,7 @@ async def inbox_page(request: Request, ctx: Ctx) -> Response:
         query = to_query(filters, before)
     except ApiError as exc:
         error, query, before = error_text(exc), to_query(Filters()), ""
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         org = await page_org(uow, request)
         if org is None:
             return to_login(request)
@@ -104,7 +104,7 @@ async def inbox_page(request: Request, ctx: Ctx) -> Response:
 async def message_page(message_id: str, request: Request, ctx: Ctx) -> Response:
     """One message: its media, the API object, its webhook deliveries and their attempts."""
     cursor = iso(utcnow())
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         org = await page_org(uow, request)
         if org is None:
             return to_login(request)
@@ -120,7 +120,7 @@ async def conversations_page(request: Request, ctx: Ctx) -> Response:
     """The recent conversations, the most recently active first (the page reloads its list when
     a message changes)."""
     cursor = iso(utcnow())
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         org = await page_org(uow, request)
         if org is None:
             return to_login(request)
@@ -137,7 +137,7 @@ async def conversation_page(ours: str, handset: str, request: Request, ctx: Ctx)
         cursor = service.parse_before(before) if before else None
     except ValueError:
         cursor = None
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         org = await page_org(uow, request)
         if org is None:
             return to_login(request)

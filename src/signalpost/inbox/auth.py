@@ -44,7 +44,7 @@ async def page_org(uow: UnitOfWork, request: Request) -> Organization | None:
 
 async def api_org(request: Request, ctx: Ctx) -> Organization:
     """Dependency of the JSON routes: the organization of the cookie's (or Bearer) key, or 401."""
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         org = await service.authenticate(uow, request_key(request, allow_bearer=True))
     if org is None:
         raise unauthorized()

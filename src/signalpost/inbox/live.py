@@ -94,7 +94,7 @@ async def feed(
     (a change may be reported twice; replace by id). Pages use `GET /inbox/api/events` instead.
     """
     since = _cursor("after", after) if after else None
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         result = await service.feed(uow, org.id, since)
     data = [{**item, "html": _row_html(item, "list")} for item in result.items]
     return {"data": data, "meta": {"cursor": iso(result.cursor)}}
@@ -163,7 +163,7 @@ async def _stream(
     while time.monotonic() < ends:
         await asyncio.sleep(STREAM_INTERVAL)
         revoked = False
-        async with ctx.db.transaction() as uow:
+        async with ctx.db.reading() as uow:
             if time.monotonic() - key_checked >= KEY_CHECK_SECONDS:
                 key_checked = time.monotonic()
                 org = await service.authenticate(uow, key)
@@ -193,7 +193,7 @@ async def _stream(
     responses={**_API_ERRORS, 404: {"description": "No such message in this organization."}},
 )
 async def message_detail(message_id: str, org: ApiOrg, ctx: Ctx) -> dict[str, Any]:
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         found = await service.detail(uow, org.id, message_id, org.public_key)
     if found is None:
         raise not_found("Message")
@@ -237,7 +237,7 @@ async def redeliver(delivery_id: str, org: ApiOrg, ctx: Ctx) -> dict[str, Any]:
     newest = attempts[0]
     html = None
     if event["message_id"] is not None:
-        async with ctx.db.transaction() as uow:
+        async with ctx.db.reading() as uow:
             detail = await service.detail(uow, org.id, event["message_id"], org.public_key)
         html = render("_detail.html", d=detail) if detail is not None else None
     return {

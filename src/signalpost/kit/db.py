@@ -452,6 +452,31 @@ class Database:
             self.note_due(uow.next_due)
         await uow._run_after_commit()
 
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[UnitOfWork]:
+        """A unit of work for reads only, outside the write turns (as `read`, for the async
+        repository code): pages and feeds that only read never wait for, or hold up, writes.
+
+        On SQLite the transaction is deferred and takes no write lock; on PostgreSQL it is
+        `READ ONLY`. Nothing is committed: a write in it fails (PostgreSQL) or is rolled back.
+        """
+        if self.sync_engine is not None:
+            reader = self.sync_engine.connect().execution_options(**{sqlite.READ_ONLY: True})
+            with reader as sconn:
+                begun = sconn.begin()
+                try:
+                    yield UnitOfWork(Conn(sync_conn=sconn), self)
+                finally:
+                    begun.rollback()
+            return
+        async with self.engine.connect() as conn:
+            readonly = await conn.execution_options(postgresql_readonly=True)
+            transaction = await readonly.begin()
+            try:
+                yield UnitOfWork(Conn(async_conn=readonly), self)
+            finally:
+                await transaction.rollback()
+
     async def read(self, fn: Callable[[Connection], T]) -> T:
         """`fn(connection)` in a read-only transaction of its own, outside the write turns.
 
