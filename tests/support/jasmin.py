@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import IO, NoReturn
 
 import pytest
 
@@ -168,6 +168,9 @@ class Jasmin:
     def __init__(self, upstream: SmscSim) -> None:
         check_services()
         venv = jasmin_venv()
+        # jasmind refuses to start while another one runs on the machine (its lock /tmp/jasmind):
+        # overlapping test runs take turns here instead of failing.
+        self._turn = _machine_turn(MACHINE_LOCK, timeout=600)
         self.upstream = upstream
         self._dir = tempfile.TemporaryDirectory(prefix="jasmin-")
         home = Path(self._dir.name)
@@ -279,6 +282,25 @@ class Jasmin:
             check=False,
         )
         self._dir.cleanup()
+        self._turn.close()  # the next run's jasmind may start
+
+
+MACHINE_LOCK = Path(tempfile.gettempdir()) / "signalpost-jasmind.lock"
+
+
+def _machine_turn(path: Path, timeout: float) -> IO[str]:
+    """An exclusive lock on `path`, held until the returned file is closed."""
+    handle = path.open("a")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return handle
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                handle.close()
+                raise RuntimeError(f"another test run held {path} for {timeout:.0f} s") from None
+            time.sleep(0.5)
 
 
 def _amqp_spec(venv: Path) -> str:
