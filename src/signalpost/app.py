@@ -156,6 +156,7 @@ async def prepare(ctx: AppContext) -> accounts.Bootstrap:
     """Migrate the schema and make sure the default organization and keys exist."""
     await migrate.upgrade(ctx.db)
     async with ctx.db.transaction() as uow:
+        await migrate.one_at_a_time(uow)  # other processes may be starting on this database
         return await accounts.bootstrap(uow, ctx.settings.api_key, ctx.settings.signing_key_pair)
 
 

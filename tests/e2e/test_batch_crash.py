@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from signalpost.kit.db import Database
 from signalpost.models import jobs, messages, webhook_attempts, webhook_events
-from tests.support.processes import crash_test_env, ready, spawn, stop
+from tests.support.processes import crash_test_env, spawn, stop, wait_ready
 from tests.support.receiver import WebhookReceiver, complete_events
 from tests.support.server import free_port
 from tests.support.wait import wait_until
@@ -38,7 +38,7 @@ def test_a_worker_killed_mid_batch_loses_and_repeats_nothing(
     workers: list[subprocess.Popen[bytes]] = []
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_until(lambda: ready(base), 30)
+        wait_ready(base, tmp_path)
         ids = asyncio.run(_send_all(base, key, receiver.url("/hooks")))
         assert len(ids) == MESSAGES
         # A backlog: the worker claims big batches of each kind.

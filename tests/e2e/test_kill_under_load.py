@@ -24,10 +24,9 @@ from sqlalchemy import func, select
 from signalpost.kit.db import Database
 from signalpost.models import jobs, messages, webhook_events
 from tests.conftest import create_pg_database, drop_pg_database
-from tests.support.processes import crash_test_env, ready, spawn, stop
+from tests.support.processes import crash_test_env, spawn, stop, wait_ready
 from tests.support.receiver import WebhookReceiver, complete_events
 from tests.support.server import free_port
-from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -128,7 +127,7 @@ async def _drive(cluster: Cluster, key: str, number: str) -> dict[str, Any]:
         await asyncio.sleep(ROUND_SECONDS)  # load runs meanwhile (the interval between kills)
         restarted = cluster.kill_and_restart(round_)
         # The next kill comes once the restarted API process serves again (one always does).
-        await asyncio.to_thread(wait_until, lambda base=restarted: ready(base), 40, 0.1)
+        await asyncio.to_thread(wait_ready, restarted, cluster.cwd, 40)
         print(f"round {round_}: restarted at {time.monotonic() - started:.1f} s")
     stop_at[0] = time.monotonic() + ROUND_SECONDS
     return await load
@@ -195,7 +194,7 @@ def test_kill_9_of_api_and_worker_processes_under_load_loses_and_repeats_nothing
     cluster = Cluster(env, tmp_path)
     try:
         for base in cluster.bases():
-            wait_until(lambda base=base: ready(base), 40)
+            wait_ready(base, cwd=tmp_path, timeout=40)
         client = httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=10)
         base = cluster.bases()[0]
         r = client.post(

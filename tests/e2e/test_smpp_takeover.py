@@ -22,7 +22,7 @@ from telnyx import Telnyx
 from signalpost.kit.db import Database
 from signalpost.models import smpp_binds
 from tests.conftest import create_pg_database, drop_pg_database
-from tests.support.processes import crash_test_env, ready, spawn, stop
+from tests.support.processes import crash_test_env, spawn, stop, wait_ready
 from tests.support.server import free_port
 from tests.support.smsc import SmscSim
 from tests.support.wait import wait_until
@@ -81,7 +81,7 @@ def test_bind_is_held_once_and_taken_over_after_kill_9(tmp_path: Path) -> None:
     workers: dict[int, subprocess.Popen[bytes]] = {}
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_until(lambda: ready(base), 30)
+        wait_ready(base, tmp_path)
         for _ in range(2):
             p = spawn(["worker", "--count", "1"], env, tmp_path)
             workers[p.pid] = p

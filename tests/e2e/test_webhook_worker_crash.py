@@ -12,10 +12,9 @@ from pathlib import Path
 
 from telnyx import Telnyx
 
-from tests.support.processes import crash_test_env, ready, spawn, stop
+from tests.support.processes import crash_test_env, spawn, stop, wait_ready
 from tests.support.receiver import Received, WebhookReceiver
 from tests.support.server import free_port
-from tests.support.wait import wait_until
 
 # The default lease (settings.job_lease_seconds), and the time a fresh worker process needs to
 # start and claim: the duplicate must come within about their sum.
@@ -36,7 +35,7 @@ def test_a_webhook_interrupted_by_a_killed_worker_is_sent_again_within_seconds(
     workers: list[subprocess.Popen[bytes]] = []
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_until(lambda: ready(base), 30)
+        wait_ready(base, tmp_path)
         client = Telnyx(
             api_key=key, base_url=f"{base}/v2", max_retries=0, _strict_response_validation=True
         )

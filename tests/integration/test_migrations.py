@@ -15,14 +15,16 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import delete, func, inspect, select
 from sqlalchemy.engine import Connection
 
+from signalpost.app import build_context, prepare
 from signalpost.kit import migrate
 from signalpost.kit.compact import micros
 from signalpost.kit.db import Database
-from signalpost.models import metadata
+from signalpost.models import api_keys, metadata, organizations
 from tests.conftest import create_pg_database, drop_pg_database
+from tests.conftest import test_settings as make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -207,3 +209,50 @@ def test_0006_rewrites_existing_sqlite_rows_and_back(tmp_path: Path) -> None:
             await db.dispose()
 
     asyncio.run(go())
+
+
+def test_processes_starting_together_set_the_database_up_once(empty_db_url: str) -> None:
+    """`serve` and `worker` processes started at once on a new database each migrate it and
+    create the default organization with the fixed key: none fails on the others' rows (a
+    unique violation ended one of them at startup) and there is one organization, one key."""
+    key = "KEYstartup0123456789abcdef"
+
+    async def start(context: Any) -> str:
+        await prepare(context)
+        return "ready"
+
+    async def setup_round() -> list[Any]:
+        contexts = [build_context(make_settings(empty_db_url, api_key=key)) for _ in range(4)]
+        try:
+            return await asyncio.gather(*(start(c) for c in contexts), return_exceptions=True)
+        finally:
+            for c in contexts:
+                await c.db.dispose()
+
+    async def counts() -> tuple[int, int]:
+        db = Database(empty_db_url)
+        try:
+            async with db.transaction() as uow:
+                orgs = (
+                    await uow.conn.execute(select(func.count()).select_from(organizations))
+                ).scalar()
+                keys = (await uow.conn.execute(select(func.count()).select_from(api_keys))).scalar()
+                return int(orgs or 0), int(keys or 0)
+        finally:
+            await db.dispose()
+
+    async def forget_organizations() -> None:
+        db = Database(empty_db_url)
+        try:
+            async with db.transaction() as uow:
+                await uow.conn.execute(delete(api_keys))
+                await uow.conn.execute(delete(organizations))
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(setup_round()) == ["ready"] * 4  # from an empty database
+    assert asyncio.run(counts()) == (1, 1)
+    for _ in range(5):  # the bootstrap alone, on a migrated database, where the race was
+        asyncio.run(forget_organizations())
+        assert asyncio.run(setup_round()) == ["ready"] * 4
+        assert asyncio.run(counts()) == (1, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -10,16 +11,24 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.wait import wait_until
+
+LOG_LINES = 30  # of each process's log, in a failure's message
+_started = itertools.count(1)
+
 
 def spawn(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
-    """`signalpost <args>` in a process of its own, its output discarded."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "signalpost.cli", *args],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    """`signalpost <args>` in a process of its own, its output in `cwd/signalpost-<n>.log` (for
+    `wait_ready`'s failure message)."""
+    log = cwd / f"signalpost-{next(_started)}.log"
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "signalpost.cli", *args],
+            env=env,
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def ready(base: str) -> bool:
@@ -28,6 +37,20 @@ def ready(base: str) -> bool:
         return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def wait_ready(base: str, cwd: Path, timeout: float = 30) -> None:
+    """Wait until the server at `base` is ready; if it is not in time, fail with the last lines
+    of the logs of the processes spawned in `cwd` (why a process did not come up)."""
+    try:
+        wait_until(lambda: ready(base), timeout, 0.05)
+    except AssertionError as exc:
+        tails = [
+            f"--- {log.name}\n"
+            + "\n".join(log.read_text(errors="replace").splitlines()[-LOG_LINES:])
+            for log in sorted(cwd.glob("signalpost-*.log"))
+        ]
+        raise AssertionError(f"{base} not ready: {exc}\n" + "\n".join(tails)) from None
 
 
 def crash_test_env(database_url: str, port: int, key: str, **settings: str) -> dict[str, str]:

@@ -12,7 +12,10 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from signalpost.kit.db import Database
+from signalpost.kit.db import Database, UnitOfWork
+
+# The PostgreSQL advisory lock that lets one process at a time set a database up.
+_SETUP_LOCK = 7391843201
 
 
 def alembic_config() -> Config:
@@ -37,10 +40,15 @@ async def upgrade(db: Database, revision: str = "head") -> None:
     if revision == "head" and await is_current(db):
         return
     async with db.transaction() as uow:
-        if not db.is_sqlite:
-            # One migrator at a time across processes.
-            await uow.conn.execute(text("SELECT pg_advisory_xact_lock(7391843201)"))
+        await one_at_a_time(uow)
         await uow.conn.run_sync(functools.partial(_upgrade, revision=revision))
+
+
+async def one_at_a_time(uow: UnitOfWork) -> None:
+    """Hold the setup lock until `uow` ends: processes starting together on one database migrate
+    and create the default organization one after the other (on SQLite the write lock does it)."""
+    if not uow.db.is_sqlite:
+        await uow.conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SETUP_LOCK})
 
 
 def _current(conn: Connection) -> tuple[str | None, str | None]:
