@@ -4,10 +4,14 @@ stuck on something slow (a webhook receiver) never take the places of other kind
 from __future__ import annotations
 
 import asyncio
+from typing import Any
+
+import pytest
 
 from signalpost.kit.db import Database, UnitOfWork
 from signalpost.kit.queue import DEFAULT_LANE, Job, JobKind, Worker, enqueue, lanes
-from tests.integration.test_queue import arun, db_url, eventually, running
+from signalpost.kit.queue import worker as worker_module
+from tests.integration.test_queue import arun, db_url, enqueue_one, eventually, running
 
 __all__ = ["db_url"]  # the module's migrated database (fixture)
 
@@ -96,3 +100,52 @@ def test_a_kind_registered_after_the_workers_start_is_run(db_url: str) -> None:
             assert len(done) == 1
 
     arun(db_url, go)
+
+
+def test_queued_jobs_wake_only_the_lanes_that_run_their_kind(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Jobs queued by this process, and on PostgreSQL by another (its notification names their
+    kinds), wake the idle workers of their own lane; the other lane's workers, woken for nothing,
+    would only claim nothing (a database round trip each)."""
+    claims: dict[str, int] = {}
+    real_claim = worker_module.claim
+
+    async def counting_claim(db: Database, worker_id: str, *args: Any, **kwargs: Any) -> Any:
+        claims[worker_id] = claims.get(worker_id, 0) + 1
+        return await real_claim(db, worker_id, *args, **kwargs)
+
+    monkeypatch.setattr(worker_module, "claim", counting_claim)
+    done: list[int] = []
+
+    async def handler(uow: UnitOfWork, job: Job) -> None:
+        done.append(job.id)
+
+    kinds = {"t.send": JobKind(handler=handler), "t.hook": JobKind(handler=handler, lane="hooks")}
+    other_process = db_url.startswith("postgresql")  # SQLite has no notifications
+
+    async def go(db: Database) -> dict[str, int]:
+        workers = {
+            lane: Worker(db, k, name=lane, poll_interval=30, listening_poll_interval=30)
+            for lane, k in lanes(kinds).items()
+        }
+        async with running(*workers.values()):
+            await asyncio.sleep(0.5)  # started (and listening), their first claims made
+            before = dict(claims)
+            for _ in range(3):
+                await enqueue_one(db, "t.send")
+            await eventually(lambda: len(done) == 3, timeout=5)
+            if other_process:
+                other = Database(db_url)
+                try:
+                    for _ in range(3):
+                        await enqueue_one(other, "t.send")
+                finally:
+                    await other.dispose()
+                await eventually(lambda: len(done) == 6, timeout=5)
+            await asyncio.sleep(0.3)
+        return {lane: claims.get(lane, 0) - before.get(lane, 0) for lane in workers}
+
+    woke = arun(db_url, go)
+    assert woke[DEFAULT_LANE] >= 1
+    assert woke["hooks"] == 0

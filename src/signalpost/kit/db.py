@@ -14,7 +14,16 @@ import heapq
 import sqlite3
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Hashable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import datetime
@@ -244,13 +253,25 @@ class UnitOfWork:
         self.conn = conn
         self.db = db
         self._after_commit: list[Callable[[], Awaitable[None] | None]] = []
+        # Whether this transaction queued jobs (or made some due), and of which kinds (None: it
+        # may be any): the workers of their lanes wake when it commits (see `wake`).
         self.jobs_enqueued = 0
+        self.queued_kinds: set[str] | None = set()
         # Reads memoised for the length of this transaction (see `memo`).
         self.cache: dict[Hashable, Any] = {}
         # The earliest future `run_at` (Unix seconds) of the jobs this transaction queued.
         self.next_due: float | None = None
         self._deferred: dict[Table, list[Mapping[str, Any]]] = {}
         self._before_flush: list[Callable[[], Awaitable[None]]] = []
+
+    def wake(self, kinds: Iterable[str] | None = None) -> None:
+        """Jobs of `kinds` (None: of any kind) are due once this transaction commits: wake the
+        idle workers of their lanes then (`Database.jobs_queued`)."""
+        self.jobs_enqueued += 1
+        if kinds is None:
+            self.queued_kinds = None
+        elif self.queued_kinds is not None:
+            self.queued_kinds.update(kinds)
 
     def note_due(self, run_at: datetime) -> None:
         """A job this transaction queues becomes due at `run_at` (see `Database.seconds_to_due`)."""
@@ -408,6 +429,7 @@ class Database:
         # Set when this process queued jobs (or made some due): the workers of each lane wait on
         # their own event (see `jobs_signal`).
         self._job_signals: dict[str, asyncio.Event] = {}
+        self._lane_kinds: dict[str, frozenset[str]] = {}  # the job kinds each lane's workers run
         # When jobs queued for later (by this process, or announced by others) become due (a heap of Unix seconds): an idle
         # worker sleeps until the first of them, not a whole poll interval.
         self._due: list[float] = []
@@ -447,7 +469,7 @@ class Database:
             if self._lock is not None:
                 self._lock.release()
         if uow.jobs_enqueued:
-            self.jobs_queued()
+            self.jobs_queued(uow.queued_kinds)
         if uow.next_due is not None:
             self.note_due(uow.next_due)
         await uow._run_after_commit()
@@ -490,17 +512,23 @@ class Database:
         async with self.engine.connect() as conn:
             return await conn.run_sync(fn)
 
-    def jobs_signal(self, lane: str = "default") -> asyncio.Event:
-        """The event the workers of `lane` wait on for jobs this process queued."""
+    def jobs_signal(self, lane: str = "default", kinds: Iterable[str] = ()) -> asyncio.Event:
+        """The event the workers of `lane` wait on for jobs this process queued; `kinds`, those
+        they run (only jobs of these kinds wake them; none given: jobs of any kind)."""
         signal = self._job_signals.get(lane)
         if signal is None:
             signal = self._job_signals[lane] = asyncio.Event()
+        self._lane_kinds[lane] = self._lane_kinds.get(lane, frozenset()) | frozenset(kinds)
         return signal
 
-    def jobs_queued(self) -> None:
-        """Wake the idle workers of every lane: this process queued jobs (or made some due)."""
-        for signal in self._job_signals.values():
-            signal.set()
+    def jobs_queued(self, kinds: Collection[str] | None = None) -> None:
+        """Wake the idle workers of the lanes that run jobs of `kinds` (None: of every lane):
+        jobs of these kinds were queued (or made due). A lane woken for nothing costs an empty
+        claim, a database round trip per worker."""
+        for lane, signal in self._job_signals.items():
+            runs = self._lane_kinds.get(lane)
+            if kinds is None or not runs or not runs.isdisjoint(kinds):
+                signal.set()
 
     def note_due(self, at: float) -> None:
         """Jobs become due at `at` (Unix seconds): idle workers wake then (see `seconds_to_due`)."""

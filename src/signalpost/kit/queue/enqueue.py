@@ -83,13 +83,14 @@ async def enqueue_many(
             }
         )
     first_due = min(r["run_at"] for r in rows)
+    kinds = {r["kind"] for r in rows}
     uow.note_due(first_due)
-    notify.announce(uow, first_due.timestamp())
+    notify.announce(uow, first_due.timestamp(), kinds)
     if defer:
         uow.defer_insert(jobs, rows)
     else:
         await uow.conn.insert_many(jobs, rows)
-    uow.jobs_enqueued += len(rows)
+    uow.wake(kinds)
 
 
 def enqueue_items(

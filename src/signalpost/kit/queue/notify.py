@@ -1,10 +1,11 @@
 """Wake-ups across processes on PostgreSQL: `NOTIFY` when jobs are queued, `LISTEN` in workers.
 
 A transaction that queues jobs sends one notification on `CHANNEL` (delivered when it commits, not
-at all if it rolls back) whose payload is the earliest `run_at` of its jobs, in Unix seconds, and
-the sending process's id (a process skips its own notifications: its workers heard already). Each
-worker process keeps one connection listening: a notification of due jobs wakes its workers at once
-(`Database.jobs_queued`), one of jobs due later wakes them when those are due.
+at all if it rolls back) whose payload is the earliest `run_at` of its jobs, in Unix seconds, the
+sending process's id (a process skips its own notifications: its workers heard already) and the
+jobs' kinds. Each worker process keeps one connection listening: a notification of due jobs wakes
+the workers of the lanes that run those kinds at once (`Database.jobs_queued`; the others would
+only claim nothing), one of jobs due later wakes them when those are due.
 So a job queued by an API process on another host starts within milliseconds, not after the
 workers' next poll. Polling stays as the safety net: while the listening connection is up, an idle
 worker polls every `listening_poll_interval` (a second, for jobs whose worker died); while it is
@@ -24,7 +25,8 @@ import logging
 import secrets
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -41,17 +43,27 @@ _SLOT = ("queue.notify",)
 RECONNECT_DELAYS = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 
-def announce(uow: UnitOfWork, due: float) -> None:
-    """On PostgreSQL, notify the listening workers when `uow` commits that jobs are due at `due`
-    (Unix seconds): one notification per transaction, with the earliest time announced in it."""
+@dataclass
+class _Announcement:
+    """What one transaction announces: the earliest due time of its jobs and their kinds."""
+
+    due: float
+    kinds: set[str]
+
+
+def announce(uow: UnitOfWork, due: float, kinds: Iterable[str]) -> None:
+    """On PostgreSQL, notify the listening workers when `uow` commits that jobs of `kinds` are due
+    at `due` (Unix seconds): one notification per transaction, with the earliest time announced
+    in it and every kind."""
     if uow.db.is_sqlite:
         return
-    earliest: list[float] | None = uow.cache.get(_SLOT)
-    if earliest is None:
-        earliest = uow.cache[_SLOT] = [due]
-        uow.before_flush(functools.partial(_send, uow, earliest))
+    found: _Announcement | None = uow.cache.get(_SLOT)
+    if found is None:
+        found = uow.cache[_SLOT] = _Announcement(due, set(kinds))
+        uow.before_flush(functools.partial(_send, uow, found))
     else:
-        earliest[0] = min(earliest[0], due)
+        found.due = min(found.due, due)
+        found.kinds.update(kinds)
 
 
 def _sender_id(db: Database) -> str:
@@ -65,8 +77,8 @@ def _sender_id(db: Database) -> str:
 _senders: weakref.WeakKeyDictionary[Database, str] = weakref.WeakKeyDictionary()
 
 
-async def _send(uow: UnitOfWork, earliest: list[float]) -> None:
-    payload = f"{earliest[0]:.3f} {_sender_id(uow.db)}"
+async def _send(uow: UnitOfWork, found: _Announcement) -> None:
+    payload = f"{found.due:.3f} {_sender_id(uow.db)} {','.join(sorted(found.kinds))}"
     await uow.conn.execute(_NOTIFY, {"channel": CHANNEL, "payload": payload})
 
 
@@ -104,7 +116,7 @@ class Listener:
                 await self._task
 
     def _on_notification(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        due_text, _, sender = payload.partition(" ")
+        due_text, sender, kinds_text = [*payload.split(" ", 2), "", ""][:3]
         if sender == _sender_id(self.db):
             return  # queued by this process: its workers were told in-process (Database)
         try:
@@ -112,7 +124,8 @@ class Listener:
         except ValueError:
             due = 0.0
         if due <= time.time():
-            self.db.jobs_queued()
+            # (No kinds named, as from an older process: every lane looks.)
+            self.db.jobs_queued(set(kinds_text.split(",")) if kinds_text else None)
         elif len(self._due) < MAX_DUE_HINTS:
             heapq.heappush(self._due, due)
             self._arm()

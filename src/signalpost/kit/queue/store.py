@@ -213,7 +213,7 @@ async def complete(uow: UnitOfWork, job: Job, worker_id: str) -> None:
     if result.rowcount == 0:
         raise LeaseLost(f"job {job.id} is no longer held by {worker_id}")
     if job.group_key is not None:
-        uow.jobs_enqueued += 1  # the next job of its group is due now: wake the workers
+        uow.wake((job.kind,))  # the next job of its group is due now: wake its workers
 
 
 async def complete_within(uow: UnitOfWork, job: Job) -> None:
@@ -272,8 +272,9 @@ async def complete_many_within(uow: UnitOfWork, batch: Sequence[Job]) -> None:
     )
     if result.rowcount != len(batch):
         raise LeaseLost(f"{len(batch) - result.rowcount} job(s) no longer held by {worker_id}")
-    if any(j.group_key is not None for j in batch):
-        uow.jobs_enqueued += 1  # the next jobs of their groups are due now: wake the workers
+    grouped = {j.kind for j in batch if j.group_key is not None}
+    if grouped:
+        uow.wake(grouped)  # the next jobs of their groups are due now: wake their workers
 
     def done() -> None:
         for job in batch:
@@ -337,7 +338,7 @@ async def reschedule(
     )
     await uow.conn.execute(_RESCHEDULE, params)
     uow.note_due(params["next_run_at"])
-    uow.jobs_enqueued += 1
+    uow.wake((job.kind,))
 
 
 async def mark_failed(
@@ -347,7 +348,7 @@ async def mark_failed(
     params = failed_params(job, worker_id, utcnow(), error, max_attempts or job.max_attempts)
     await uow.conn.execute(_MARK_FAILED, params)
     if job.group_key is not None:
-        uow.jobs_enqueued += 1  # the next job of its group is due now: wake the workers
+        uow.wake((job.kind,))  # the next job of its group is due now: wake its workers
 
 
 async def extend_leases(
@@ -376,26 +377,28 @@ async def finish_batch(
     retries: Sequence[Mapping[str, Any]],
     failures: Sequence[Mapping[str, Any]],
     *,
+    kind: str,
     worker_id: str,
     failed_groups: bool,
 ) -> None:
-    """The outcomes of a batch the handler did not finish itself: jobs done (deleted), run again
-    (`reschedule_params`), failed (`failed_params`; `failed_groups`: one of them has a group)."""
+    """The outcomes of a batch of jobs of `kind` the handler did not finish itself: jobs done
+    (deleted), run again (`reschedule_params`), failed (`failed_params`; `failed_groups`: one of
+    them has a group)."""
     if finished:
         params = {"job_ids": [j.id for j in finished], "worker_id": worker_id}
         done = (await uow.conn.execute(_COMPLETE_MANY, params)).rowcount
         if done != len(finished):
             log.warning("%d job(s) %s: lease lost", len(finished) - done, finished[0].kind)
         if any(j.group_key is not None for j in finished):
-            uow.jobs_enqueued += 1
+            uow.wake((kind,))
     if retries:
         await uow.conn.execute(_RESCHEDULE, retries)
         uow.note_due(min(r["next_run_at"] for r in retries))
-        uow.jobs_enqueued += 1
+        uow.wake((kind,))
     if failures:
         await uow.conn.execute(_MARK_FAILED, failures)
         if failed_groups:
-            uow.jobs_enqueued += 1
+            uow.wake((kind,))
 
 
 async def failed_jobs(db: Database, kind: str | None = None) -> list[RowMapping]:

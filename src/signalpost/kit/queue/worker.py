@@ -212,7 +212,7 @@ class Worker:
             self.lane = kinds.lane
         else:
             self.lane = "+".join(sorted({k.lane for k in kinds.values()})) or DEFAULT_LANE
-        self.jobs_available = db.jobs_signal(self.lane)
+        self.jobs_available = db.jobs_signal(self.lane, kinds)
 
     def stop(self) -> None:
         """Claim nothing more; `run()` returns once the jobs in flight have finished."""
@@ -463,7 +463,13 @@ class Worker:
             # (Not the usual case: the handler finished every job in its own last transaction.)
             async with self.db.transaction() as uow:
                 await finish_batch(
-                    uow, finished, retries, failures, worker_id=self.id, failed_groups=failed_groups
+                    uow,
+                    finished,
+                    retries,
+                    failures,
+                    kind=batch[0].kind,
+                    worker_id=self.id,
+                    failed_groups=failed_groups,
                 )
 
     def _batch_outcome(
