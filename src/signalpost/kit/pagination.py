@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Query
-from sqlalchemy import ColumnElement, Table, func, select
+from sqlalchemy import ColumnElement, Select, Table, func, select
 from sqlalchemy.engine import RowMapping
 
 from signalpost.kit.db import UnitOfWork
@@ -84,11 +84,21 @@ async def fetch_page(
     order_by: Sequence[Any],
     offset: int,
     limit: int,
+    *,
+    rows: Select[Any] | None = None,
 ) -> tuple[list[RowMapping], int]:
-    """One page of `table`'s rows matching `where`, and the total count."""
+    """One page of `table`'s rows matching `where`, and the total count. `rows`: the query the
+    page's rows come from instead of all of `table`'s columns (`table` joined to another for
+    more of them, say); `where` applies to it too."""
     total_q = select(func.count()).select_from(table).where(*where)
     total = int((await uow.conn.execute(total_q)).scalar_one())
     if offset >= total:
         return [], total
-    q = select(table).where(*where).order_by(*order_by).offset(offset).limit(limit)
+    q = (
+        (select(table) if rows is None else rows)
+        .where(*where)
+        .order_by(*order_by)
+        .offset(offset)
+        .limit(limit)
+    )
     return list((await uow.conn.execute(q)).mappings().all()), total

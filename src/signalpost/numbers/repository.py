@@ -467,15 +467,10 @@ async def list_numbers_detailed(
     order asked for (default: newest first), and the count of all that match."""
     c = phone_numbers.c
     where = [c.organization_id == org_id, *_detailed_where(f, uow.db.is_sqlite)]
-    total_q = select(func.count()).select_from(phone_numbers).where(*where)
-    total = int((await uow.conn.execute(total_q)).scalar_one())
-    if offset >= total:
-        return [], total
     if f.sort == "phone_number":
         order = [c.phone_number.desc() if f.descending else c.phone_number.asc()]
     elif f.sort == "purchased_at" and not f.descending:
         order = [c.created_at.asc(), c.phone_number.asc()]
     else:  # newest first (connection_name and usage_payment_method: the same for every number)
         order = [c.created_at.desc(), c.phone_number.desc()]
-    q = _with_profile_name().where(*where).order_by(*order).offset(offset).limit(limit)
-    return list((await uow.conn.execute(q)).mappings().all()), total
+    return await _page(uow, phone_numbers, where, order, offset, limit, rows=_with_profile_name())
