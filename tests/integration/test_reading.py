@@ -6,13 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import uuid
+from pathlib import Path
 
+import pytest
+import telnyx
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from signalpost.accounts import service as accounts
 from signalpost.kit import migrate
 from signalpost.kit.db import Database
+from tests.conftest import sdk_client
+from tests.conftest import test_settings as make_settings
+from tests.support.server import RunningServer
 
 
 async def _count(db: Database) -> int:
@@ -59,3 +66,35 @@ def test_reads_wait_for_no_writer_and_commit_nothing(database_url: str) -> None:
             await db.dispose()
 
     asyncio.run(go())
+
+
+def test_api_reads_answer_while_another_process_holds_the_sqlite_write_lock(
+    tmp_path: Path,
+) -> None:
+    """The API's GET routes and the API key lookup only read, outside the write turns: while
+    another connection holds SQLite's write lock, they still answer at once (in units of work
+    each waited for that lock, behind every send queued meanwhile)."""
+    path = tmp_path / "reads.db"
+    server = RunningServer(make_settings(f"sqlite+aiosqlite:///{path}")).start()
+    try:
+        _, key = server.new_organization("api-reads")
+        client = sdk_client(server, key).with_options(timeout=5)
+        profile = client.messaging_profiles.create(name="reads", whitelisted_destinations=["US"])
+        server.ctx.extras.get("auth_cache", {}).clear()  # the key is looked up again
+        writer = sqlite3.connect(path, isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
+        try:
+            listed = client.messaging_profiles.list()
+            retrieved = client.messaging_profiles.retrieve(profile.data.id)
+            numbers = client.phone_numbers.list()
+            optouts = client.messaging_optouts.list()
+            with pytest.raises(telnyx.NotFoundError):
+                client.messages.retrieve(str(uuid.uuid4()))
+        finally:
+            writer.execute("ROLLBACK")
+            writer.close()
+        assert [p.id for p in listed.data] == [profile.data.id]
+        assert retrieved.data.name == "reads"
+        assert numbers.data == [] and optouts.data == []
+    finally:
+        server.stop()

@@ -79,7 +79,7 @@ async def _look_up(
     if task is None:
 
         async def look_up() -> Organization | None:
-            async with ctx.db.transaction() as uow:
+            async with ctx.db.reading() as uow:
                 org = await service.authenticate(uow, key)
             if org is not None:
                 if len(cache) > 10_000:

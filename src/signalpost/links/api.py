@@ -55,7 +55,7 @@ async def list_messaging_url_domains(
     org: CurrentOrg, ctx: Ctx, page: Annotated[Page, Depends(page_params)]
 ) -> Any:
     """Domains usable in a messaging profile's `url_shortener_settings.domain`."""
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         items, total = await service.list_domains(
             uow, ctx.settings, org.id, offset=page.offset, limit=page.size
         )
@@ -216,7 +216,7 @@ async def list_link_clicks(
 ) -> Any:
     """Clicks on this organization's short links, newest first (link-preview bots flagged)."""
     bot = _bool_param("filter[is_bot]", is_bot)
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         items, total = await service.list_clicks(
             uow, org.id, message_id=message_id, is_bot=bot, offset=page.offset, limit=page.size
         )
@@ -230,7 +230,7 @@ async def list_link_clicks(
 )
 async def list_message_links(message_id: str, org: CurrentOrg, ctx: Ctx) -> Any:
     """The short links of one message (original URL, short URL, recipient) with click counts."""
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         items = await service.message_links(uow, org.id, message_id)
     if items is None:
         raise not_found("Message", f"Message {message_id} not found.")

@@ -345,7 +345,7 @@ async def send_group_mms(
 
 @router.get("/messages/group/{message_id}", summary="Retrieve the messages of a group MMS")
 async def retrieve_group(message_id: str, ctx: Ctx, org: CurrentOrg) -> dict[str, Any]:
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         rows = await group.retrieve(uow, org, message_id)
     return {"data": [outbound_payload(r) for r in rows]}
 
@@ -371,6 +371,6 @@ async def send_whatsapp(
 
 @router.get("/messages/{message_id}", summary="Retrieve a message")
 async def retrieve_message(message_id: str, ctx: Ctx, org: CurrentOrg) -> dict[str, Any]:
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         row = await service.retrieve(uow, org, message_id)
     return {"data": message_payload(row)}

@@ -178,7 +178,7 @@ async def list_number_orders(
     f: Annotated[OrderFilter, Depends(order_filter)],
 ) -> dict[str, Any]:
     """The organization's number orders, newest first."""
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         rows, total = await orders.list_orders(uow, org.id, f, page)
     return page.envelope([number_order_out(r) for r in rows], total)
 
@@ -186,7 +186,7 @@ async def list_number_orders(
 @router.get("/number_orders/{number_order_id}")
 async def retrieve_number_order(ctx: Ctx, org: CurrentOrg, number_order_id: str) -> dict[str, Any]:
     """Retrieve a number order with its numbers."""
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         row = await orders.require_order(uow, org.id, number_order_id)
     return {"data": number_order_out(row)}
 
@@ -214,7 +214,7 @@ async def list_phone_numbers(
 ) -> dict[str, Any]:
     """The organization's phone numbers with their messaging settings (oldest first unless
     `sort[phone_number]`). `filter[type]=shortcode` is always empty: see `/short_codes`."""
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         rows, total = await service.list_numbers(uow, org.id, f, sort, page)
         health = await service.numbers_health(uow, org.id, [r["phone_number"] for r in rows])
     return page.envelope([phone_number_out(r, health[r["phone_number"]]) for r in rows], total)
@@ -223,7 +223,7 @@ async def list_phone_numbers(
 @router.get("/phone_numbers/{id}/messaging")
 async def retrieve_phone_number(ctx: Ctx, org: CurrentOrg, id: str) -> dict[str, Any]:
     """A phone number with its messaging settings; `id` is its resource id or the +E.164 number."""
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         row = await service.require_number(uow, org.id, id)
         health = await service.number_health(uow, org.id, row["phone_number"])
     return {"data": phone_number_out(row, health)}
@@ -282,7 +282,7 @@ async def list_numbers_detailed(
     profile; filters `filter[tag]`, `[phone_number]` (digits), `[status]`,
     `[country_iso_alpha2]`, `[number_type][eq]`, `[source]`, `[without_tags]`, …; `sort`
     (default: newest first)."""
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         rows, total = await service.list_numbers_detailed(uow, org.id, f, page)
     return page.envelope([phone_number_detailed_out(r) for r in rows], total)
 
@@ -290,7 +290,7 @@ async def list_numbers_detailed(
 @router.get("/phone_numbers/{id}")
 async def retrieve_number_detailed(ctx: Ctx, org: CurrentOrg, id: str) -> dict[str, Any]:
     """A phone number (`NumbersPhoneNumberDetailed`); `id` is its resource id or +E.164 number."""
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         row = await service.require_number(uow, org.id, id)
         named = await service.number_with_profile_name(uow, org.id, row["id"])
     return {"data": phone_number_detailed_out(named)}
@@ -299,7 +299,7 @@ async def retrieve_number_detailed(ctx: Ctx, org: CurrentOrg, id: str) -> dict[s
 @router.get("/mobile_phone_numbers/messaging", responses=LIST_ERRORS)
 async def list_mobile_phone_numbers(ctx: Ctx, org: CurrentOrg, page: PageDep) -> dict[str, Any]:
     """The organization's mobile numbers with their messaging settings."""
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         rows, total = await service.list_numbers(
             uow, org.id, NumberFilter(mobile_only=True), None, page
         )
@@ -309,7 +309,7 @@ async def list_mobile_phone_numbers(ctx: Ctx, org: CurrentOrg, page: PageDep) ->
 @router.get("/mobile_phone_numbers/{id}/messaging")
 async def retrieve_mobile_phone_number(ctx: Ctx, org: CurrentOrg, id: str) -> dict[str, Any]:
     """A mobile number with its messaging settings (resource id or +E.164 number)."""
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         row = await service.require_mobile_number(uow, org.id, id)
     return {"data": mobile_phone_number_out(row)}
 
@@ -322,7 +322,7 @@ async def list_short_codes(
     ctx: Ctx, org: CurrentOrg, page: PageDep, profile_id: ProfileFilter
 ) -> dict[str, Any]:
     """The organization's short codes; `filter[messaging_profile_id]=null` for unassigned ones."""
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         rows, total = await service.list_short_codes(uow, org.id, profile_id, page)
     return page.envelope([short_code_out(r) for r in rows], total)
 
@@ -330,7 +330,7 @@ async def list_short_codes(
 @router.get("/short_codes/{id}")
 async def retrieve_short_code(ctx: Ctx, org: CurrentOrg, id: str) -> dict[str, Any]:
     """Retrieve a short code."""
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         row = await service.require_short_code(uow, org.id, id)
     return {"data": short_code_out(row)}
 
@@ -353,7 +353,7 @@ async def list_alphanumeric_sender_ids(
     ctx: Ctx, org: CurrentOrg, page: PageDep, profile_id: ProfileFilter
 ) -> dict[str, Any]:
     """The organization's alphanumeric sender IDs, oldest first."""
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         rows, total = await service.list_alphanumeric_sender_ids(uow, org.id, profile_id, page)
     return page.envelope([alphanumeric_sender_id_out(r) for r in rows], total)
 
@@ -372,7 +372,7 @@ async def create_alphanumeric_sender_id(
 @router.get("/alphanumeric_sender_ids/{id}")
 async def retrieve_alphanumeric_sender_id(ctx: Ctx, org: CurrentOrg, id: str) -> dict[str, Any]:
     """Retrieve an alphanumeric sender ID."""
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         row = await service.require_alphanumeric_sender_id(uow, org.id, id)
     return {"data": alphanumeric_sender_id_out(row)}
 

@@ -29,7 +29,7 @@ async def list_messaging_optouts(
     redacted: Annotated[bool, Depends(schemas.redaction_param)],
 ) -> Any:
     """Opt-out blocks created when recipients opted out, newest first."""
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         rows, total = await service.list_optouts(
             uow, org.id, query, offset=page.offset, limit=page.size
         )

@@ -117,7 +117,7 @@ async def list_profiles(
     name: Annotated[NameFilter, Depends(name_filter)],
 ) -> dict[str, Any]:
     """List the organization's messaging profiles, oldest first."""
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         rows, total = await service.list_profiles(uow, org, name, page)
     return page.envelope([profile_out(r) for r in rows], total)
 
@@ -134,7 +134,7 @@ async def create_profile(ctx: Ctx, org: CurrentOrg, body: ProfileCreate) -> dict
 @profiles_router.get("/{profile_id}")
 async def retrieve_profile(ctx: Ctx, org: CurrentOrg, profile_id: str) -> dict[str, Any]:
     """Retrieve a messaging profile."""
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         row = await service.require_profile(uow, org.id, profile_id)
     return {"data": profile_out(row)}
 
@@ -171,7 +171,7 @@ async def list_phone_numbers(
     ctx: Ctx, org: CurrentOrg, profile_id: str, page: PageDep
 ) -> dict[str, Any]:
     """Phone numbers assigned to the profile, with their messaging settings."""
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         rows, total = await service.list_phone_numbers(uow, org, profile_id, page)
         health = await numbers_service.numbers_health(
             uow, org.id, [r["phone_number"] for r in rows]
@@ -184,7 +184,7 @@ async def list_short_codes(
     ctx: Ctx, org: CurrentOrg, profile_id: str, page: PageDep
 ) -> dict[str, Any]:
     """Short codes assigned to the profile."""
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         rows, total = await service.list_short_codes(uow, org, profile_id, page)
     return page.envelope([short_code_out(r) for r in rows], total)
 
@@ -194,7 +194,7 @@ async def list_alphanumeric_sender_ids(
     ctx: Ctx, org: CurrentOrg, profile_id: str, page: PageDep
 ) -> dict[str, Any]:
     """Alphanumeric sender IDs registered on the profile."""
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         rows, total = await service.list_alphanumeric_sender_ids(uow, org, profile_id, page)
     return page.envelope([alphanumeric_sender_id_out(r) for r in rows], total)
 
@@ -211,7 +211,7 @@ async def list_autoresp_configs(
     f: Annotated[AutorespFilter, Depends(autoresp_filter)],
 ) -> dict[str, Any]:
     """The profile's auto-response configs (`{data, meta}`; the SDKs do not iterate pages)."""
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         rows, total = await service.list_autoresp_configs(uow, org, profile_id, f, page)
     return page.envelope([autoresp_config_out(r) for r in rows], total)
 
@@ -231,7 +231,7 @@ async def retrieve_autoresp_config(
     ctx: Ctx, org: CurrentOrg, profile_id: str, autoresp_cfg_id: str
 ) -> dict[str, Any]:
     """Retrieve an auto-response config."""
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         row = await service.get_autoresp_config(uow, org, profile_id, autoresp_cfg_id)
     return {"data": autoresp_config_out(row)}
 
@@ -268,7 +268,7 @@ async def retrieve_profile_metrics(
     """The profile's message counts and spend over the time frame, overall and per message type
     in time buckets (`MessagingProfileDetailedMetrics`), computed from its stored messages."""
     frame = metrics.time_frame(time_frame)
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         await service.require_profile(uow, org.id, profile_id)
         data = await metrics.detailed(uow, org.id, profile_id, frame)
     return {"data": data}
@@ -289,7 +289,7 @@ async def list_profile_metrics(
     """Message counts and spend of each messaging profile over the time frame
     (`MessagingProfileHighLevelMetrics`), a page of profiles at a time."""
     frame = metrics.time_frame(time_frame)
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         if ids:
             wanted = [i.strip() for i in ids.split(",") if i.strip()]
             found = [p for p in wanted if await service.get_profile(uow, org.id, p) is not None]

@@ -29,7 +29,7 @@ async def list_webhook_deliveries(
     query: Annotated[DeliveryQuery, Depends(schemas.delivery_filters)],
 ) -> Any:
     """Webhook deliveries of this organization, newest event first, each with its attempts."""
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         items, total = await service.list_deliveries(
             uow, org.id, query, offset=page.offset, limit=page.size
         )
@@ -42,7 +42,7 @@ async def list_webhook_deliveries(
 )
 async def retrieve_webhook_delivery(delivery_id: str, org: CurrentOrg, ctx: Ctx) -> Any:
     """One delivery (its id is the event id a receiver got as `data.id`) with all its attempts."""
-    async with ctx.db.transaction() as uow:
+    async with ctx.db.reading() as uow:
         found = await service.get_delivery(uow, org.id, delivery_id)
     if found is None:
         raise not_found("Webhook delivery")
