@@ -13,13 +13,17 @@ Each round runs every setup once, in this order, then the next round starts:
   (`taskset -c 0`; the database server and this script are not pinned).
 
 Every run is `bench/send_throughput.py`'s (`run`): accepted/s, finalized/s end to end, CPU per
-finalized message of the server processes and of the database's backends (PostgreSQL on this
-machine), and the echo ceiling of the machine at that moment. At the end it prints each setup's
+finalized message of the server processes (and of the API processes alone, where workers run in
+processes of their own) and of the database's backends (PostgreSQL on this machine), and the echo
+ceiling of the machine at that moment. At the end it prints each setup's
 medians and, for each ratio the scale-out targets are stated in, its value on the medians and
 its range over the rounds (each round's setups ran minutes apart at most, on the same machine):
 
 - PostgreSQL 1+1 / SQLite, finalized/s;
-- 2+2 / 1+1 and 2+2 x2 / 1+1, CPU per message (the servers', and with the database's);
+- 2+2 / 1+1 and 2+2 x2 / 1+1, CPU per message (the servers', with the database's, the API
+  processes'), and 2+2 x2 / 1+1 with the servers on one core: the processes then take turns on
+  that core instead of running side by side, which separates the work added by more processes
+  from what running in parallel on this machine's two cores costs;
 - 1+1 and 2+2 x2 on two cores / on one core, finalized/s;
 
 and the JSON of it all as its last line. `make bench-scale` runs it.
@@ -54,6 +58,7 @@ FIGURES = (
     ("accepted/s", "send", "per_second"),
     ("finalized/s", "end_to_end", "per_second"),
     ("server CPU ms/msg", "end_to_end", "server_cpu_ms_per_message"),
+    ("API CPU ms/msg", "end_to_end", "api_cpu_ms_per_message"),
     ("database CPU ms/msg", "end_to_end", "database_cpu_ms_per_message"),
     ("total CPU ms/msg", "end_to_end", "total_cpu_ms_per_message"),
     ("echo ceiling req/s", "echo_ceiling", "per_second"),
@@ -65,6 +70,13 @@ RATIOS = (
     ("2+2 / 1+1, total CPU per message", "pg 2+2", "pg 1+1", "total CPU ms/msg"),
     ("2+2 x2 / 1+1, server CPU per message", "pg 2+2 x2", "pg 1+1", "server CPU ms/msg"),
     ("2+2 x2 / 1+1, total CPU per message", "pg 2+2 x2", "pg 1+1", "total CPU ms/msg"),
+    ("2+2 x2 / 1+1, API CPU per message", "pg 2+2 x2", "pg 1+1", "API CPU ms/msg"),
+    (
+        "2+2 x2 / 1+1 on one core, total CPU per message",
+        "pg 2+2 x2 1 core",
+        "pg 1+1 1 core",
+        "total CPU ms/msg",
+    ),
     ("2+2 x2 / 1+1, finalized/s", "pg 2+2 x2", "pg 1+1", "finalized/s"),
     ("1+1 two cores / one core, finalized/s", "pg 1+1", "pg 1+1 1 core", "finalized/s"),
     ("2+2 x2 two cores / one core, finalized/s", "pg 2+2 x2", "pg 2+2 x2 1 core", "finalized/s"),

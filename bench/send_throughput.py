@@ -412,9 +412,11 @@ async def run(
             await asyncio.sleep(0.05)
         receiver.finalized.clear()
         servers = [p.pid for p in procs]
+        apis = servers[: args.api_processes]  # then the `worker` processes, if any
         smsc_pids = [smsc.pid] if smsc else []
         db_start = await database_backends(args.database_url)
         cpu_start = cpu_of(servers)
+        api_start = cpu_of(apis)
         smsc_start = cpu_of(smsc_pids)
         t_start = time.perf_counter()
         send = await drive_all(targets, url.path + "/messages", bodies, headers, args.concurrency)
@@ -426,6 +428,7 @@ async def run(
         done = [receiver.finalized[i] for i in accepted if i in receiver.finalized]
         e2e_seconds = (max(done) - t_start) if done else 0.0
         cpu_end = cpu_of(servers)
+        api_end = cpu_of(apis)
         db_cpu = backends_cpu_between(db_start, await database_backends(args.database_url))
         smsc_end = cpu_of(smsc_pids)
         storage = None
@@ -461,6 +464,15 @@ async def run(
                 # CPU time of the server process per finalized message, from the first send to the
                 # last webhook (all threads): steadier than rates on a machine whose speed varies.
                 "server_cpu_ms_per_message": cpu_ms,
+                # with separate `worker` processes: the API processes' share of it
+                "api_cpu_ms_per_message": (
+                    round((api_end - api_start) * 1000 / len(done), 3)
+                    if args.worker_processes
+                    and api_start is not None
+                    and api_end is not None
+                    and done
+                    else None
+                ),
                 # PostgreSQL's backends for this database, and the two together (SQLite: the
                 # server's alone)
                 "database_cpu_ms_per_message": (
