@@ -207,6 +207,34 @@ def test_a_job_scheduled_for_later_waits_for_its_time(db_url: str) -> None:
     arun(db_url, go)
 
 
+def test_a_job_falling_due_while_a_claim_waits_starts_at_its_time(db_url: str) -> None:
+    """A claim that began before a queued job was due and ended after it (it waited for the
+    database) finds nothing; the job still starts then, not at the worker's next poll."""
+    ran: list[float] = []
+
+    async def handler(uow: UnitOfWork, job: Job) -> None:
+        ran.append(asyncio.get_running_loop().time())
+
+    async def go(db: Database) -> float:
+        loop = asyncio.get_running_loop()
+        worker = Worker(db, {"t.later": JobKind(handler=handler)}, poll_interval=30.0)
+        async with running(worker):
+            await asyncio.sleep(0.3)  # its first claim made: it waits for jobs, or 30 s
+            queued = loop.time()
+            await enqueue_one(db, "t.later", delay=0.5)  # wakes it: nothing is due yet
+            await asyncio.sleep(0.2)
+            async with db.transaction() as uow:
+                if not db.is_sqlite:  # (on SQLite this transaction holds the write lock)
+                    await uow.conn.execute(text("LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE"))
+                db.jobs_queued()  # as another enqueue would: it claims, and waits for this
+                await asyncio.sleep(0.6)  # past the job's time
+            await eventually(lambda: ran, timeout=5)
+        return ran[0] - queued
+
+    started_after = arun(db_url, go)
+    assert 0.5 <= started_after < 3.0
+
+
 def test_an_idle_worker_polls_seldom_while_it_listens(
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

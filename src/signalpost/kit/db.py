@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import heapq
+import itertools
 import sqlite3
 import time
 from collections import deque
@@ -274,7 +275,7 @@ class UnitOfWork:
             self.queued_kinds.update(kinds)
 
     def note_due(self, run_at: datetime) -> None:
-        """A job this transaction queues becomes due at `run_at` (see `Database.seconds_to_due`)."""
+        """A job this transaction queues becomes due at `run_at` (see `Database.note_due`)."""
         at = run_at.timestamp()
         if at > time.time() and (self.next_due is None or at < self.next_due):
             self.next_due = at
@@ -430,9 +431,13 @@ class Database:
         # their own event (see `jobs_signal`).
         self._job_signals: dict[str, asyncio.Event] = {}
         self._lane_kinds: dict[str, frozenset[str]] = {}  # the job kinds each lane's workers run
-        # When jobs queued for later (by this process, or announced by others) become due (a heap of Unix seconds): an idle
-        # worker sleeps until the first of them, not a whole poll interval.
-        self._due: list[float] = []
+        # When jobs queued for later (by this process, or announced by others) become due: a heap
+        # of (Unix seconds, a sequence number, their kinds or None), and one timer, for the first of
+        # them, that wakes the workers of their lanes then (`note_due`).
+        self._due: list[tuple[float, int, frozenset[str] | None]] = []
+        self._due_seq = itertools.count()
+        self._due_timer: asyncio.TimerHandle | None = None
+        self._due_timer_at = 0.0
         self.sync_engine: Engine | None = None
         if self.is_sqlite:
             sqlite.configure_sqlite(self.engine.sync_engine, busy_timeout_ms=30_000)
@@ -471,7 +476,7 @@ class Database:
         if uow.jobs_enqueued:
             self.jobs_queued(uow.queued_kinds)
         if uow.next_due is not None:
-            self.note_due(uow.next_due)
+            self.note_due(uow.next_due, uow.queued_kinds)
         await uow._run_after_commit()
 
     @asynccontextmanager
@@ -530,19 +535,48 @@ class Database:
             if kinds is None or not runs or not runs.isdisjoint(kinds):
                 signal.set()
 
-    def note_due(self, at: float) -> None:
-        """Jobs become due at `at` (Unix seconds): idle workers wake then (see `seconds_to_due`)."""
-        if at > time.time() and len(self._due) < MAX_DUE_HINTS:
-            heapq.heappush(self._due, at)
+    def note_due(self, at: float, kinds: Collection[str] | None = None) -> None:
+        """Jobs of `kinds` (None: of any kind) become due at `at` (Unix seconds): the idle workers of
+        their lanes are woken then (`jobs_queued`), at once if that time has passed.
 
-    def seconds_to_due(self) -> float | None:
-        """Seconds until the next job this process queued for later is due, if it knows of one."""
+        A timer wakes them; workers do not work the time out themselves. A worker that did, after
+        a claim that began before the jobs were due and ended after (it waited for the database),
+        would find the time passed and the claim empty, and sleep until its next poll."""
+        if at <= time.time():
+            self.jobs_queued(kinds)
+            return
+        if len(self._due) >= MAX_DUE_HINTS:
+            return  # beyond, the workers' polls find them
+        frozen = None if kinds is None else frozenset(kinds)
+        heapq.heappush(self._due, (at, next(self._due_seq), frozen))
+        self._arm_due()
+
+    def _arm_due(self) -> None:
         now = time.time()
-        while self._due and self._due[0] <= now:
-            heapq.heappop(self._due)
-        return self._due[0] - now if self._due else None
+        while self._due and self._due[0][0] <= now:
+            self.jobs_queued(heapq.heappop(self._due)[2])
+        if not self._due:
+            return
+        first = self._due[0][0]
+        if self._due_timer is not None:
+            if self._due_timer_at <= first:
+                return  # it fires first, and arms the next
+            self._due_timer.cancel()
+        self._due_timer_at = first
+        # (A millisecond late: the timer's clock and `time.time()` need not agree to the microsecond;
+        # one that fires early arms again for the rest.)
+        self._due_timer = asyncio.get_running_loop().call_later(
+            first - now + 0.001, self._due_fired
+        )
+
+    def _due_fired(self) -> None:
+        self._due_timer = None
+        self._arm_due()
 
     async def dispose(self) -> None:
+        if self._due_timer is not None:
+            self._due_timer.cancel()
+            self._due_timer = None
         await self.engine.dispose()
         if self.sync_engine is not None:
             self.sync_engine.dispose()

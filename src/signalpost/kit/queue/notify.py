@@ -20,10 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import heapq
 import logging
 import secrets
-import time
 import weakref
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -32,7 +30,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy import make_url, text
 
-from signalpost.kit.db import MAX_DUE_HINTS, Database, UnitOfWork, async_url
+from signalpost.kit.db import Database, UnitOfWork, async_url
 
 log = logging.getLogger("signalpost.queue")
 
@@ -100,16 +98,11 @@ class Listener:
         self.db = db
         self.connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._due: list[float] = []  # announced due times (Unix seconds), a heap
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="job-listener")
 
     async def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -123,31 +116,9 @@ class Listener:
             due = float(due_text)
         except ValueError:
             due = 0.0
-        if due <= time.time():
-            # (No kinds named, as from an older process: every lane looks.)
-            self.db.jobs_queued(set(kinds_text.split(",")) if kinds_text else None)
-        elif len(self._due) < MAX_DUE_HINTS:
-            heapq.heappush(self._due, due)
-            self._arm()
-
-    def _arm(self) -> None:
-        """One timer, for the earliest announced due time: it wakes the workers then."""
-        now = time.time()
-        while self._due and self._due[0] <= now:
-            heapq.heappop(self._due)
-            self.db.jobs_queued()
-        if not self._due:
-            return
-        if self._timer is not None:
-            if self._timer_at <= self._due[0]:
-                return
-            self._timer.cancel()
-        self._timer_at = self._due[0]
-        self._timer = asyncio.get_running_loop().call_later(self._due[0] - now, self._fire)
-
-    def _fire(self) -> None:
-        self._timer = None
-        self._arm()
+        # Wakes the lanes of those kinds now, or when they are due (no kinds named, as from an
+        # older process: every lane looks).
+        self.db.note_due(due, set(kinds_text.split(",")) if kinds_text else None)
 
     async def _run(self) -> None:
         failures = 0

@@ -332,16 +332,13 @@ class Worker:
         self._slot_freed.set()
 
     async def _wait(self, *, for_jobs: bool) -> bool:
-        """Until the poll interval passes (or a job queued here for later is due), `stop()`, and: an
-        enqueue (`for_jobs`), or a free slot.
+        """Until the poll interval passes, `stop()`, and: jobs queued or falling due (`for_jobs`;
+        `Database.jobs_queued`, `Database.note_due`), or a free slot.
 
-        True when an enqueue ended the wait."""
+        True when jobs ended the wait."""
         event = self.jobs_available if for_jobs else self._slot_freed
         listening = self._listener is not None and self._listener.connected.is_set()
         timeout = self.listening_poll_interval if listening else self.poll_interval
-        due = self.db.seconds_to_due() if for_jobs else None
-        if due is not None:  # a job queued here for later is due before the next poll
-            timeout = min(timeout, due + 0.001)
         waits = [asyncio.ensure_future(self._stopping.wait()), asyncio.ensure_future(event.wait())]
         try:
             done, _ = await asyncio.wait(waits, timeout=timeout, return_when="FIRST_COMPLETED")
