@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, func, select, text
 
 from signalpost.kit import migrate
 from signalpost.kit.clock import utcnow
@@ -136,9 +136,11 @@ async def job_runs(db: Database) -> list[tuple[int, str]]:
 
 
 async def enqueue_one(db: Database, kind: str, **kwargs: Any) -> int:
+    """Queue a job; its id, read in the same transaction (a running worker may have run and
+    deleted the job by the time a later transaction looks)."""
     async with db.transaction() as uow:
         await enqueue(uow, kind, kwargs.pop("payload", {}), **kwargs)
-    return int((await job_rows(db))[-1]["id"])
+        return int((await uow.conn.execute(select(func.max(jobs.c.id)))).scalar_one())
 
 
 class Boom(Exception):
