@@ -404,4 +404,7 @@ def test_a_slow_drip_receiver_is_cut_at_the_webhook_timeout(
     for d in _failed_deliveries(client, sent.id):
         assert _errors(d) == [f"timeout: no response within {timeout:g} s"] * 2
         for attempt in d.attempts or []:
-            assert timeout * 1000 * 0.9 <= attempt.to_dict()["latency_ms"] < timeout * 1000 + 1500
+            # Cut at the timeout, not after the minute the body drips for (the bound leaves room
+            # for a loaded machine: 2.7 s was seen with three suites running at once).
+            latency = attempt.to_dict()["latency_ms"]
+            assert timeout * 1000 * 0.9 <= latency < timeout * 1000 + 5000

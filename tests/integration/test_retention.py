@@ -215,9 +215,9 @@ def test_old_rows_are_purged_and_young_ones_kept(
     _age_keys(server, account.org.id, "young-0-", timedelta(days=2))
 
     wait_until(lambda: _present(server, old) == {"messages": 0, "events": 0, "attempts": 0}, 20)
-    wait_until(lambda: not _exists(server, jobs, jobs.c.id, old_extra["job"]), 10)
-    wait_until(lambda: not _exists(server, link_clicks, link_clicks.c.id, old_extra["click"]), 10)
-    wait_until(lambda: _idempotency_count(server, account.org.id) == 4, 10)
+    wait_until(lambda: not _exists(server, jobs, jobs.c.id, old_extra["job"]), 20)
+    wait_until(lambda: not _exists(server, link_clicks, link_clicks.c.id, old_extra["click"]), 20)
+    wait_until(lambda: _idempotency_count(server, account.org.id) == 4, 20)
 
     # Nothing younger is touched.
     assert _present(server, young) == before_young
