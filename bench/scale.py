@@ -10,7 +10,12 @@ Each round runs every setup once, in this order, then the next round starts:
 - `pg 2+2 x2`: two of each under twice the load (each API process gets as many connections as the
   one of `pg 1+1`: what a second host is added for);
 - `pg 1+1 1 core`, `pg 2+2 x2 1 core`: the same with the server processes pinned to one core
-  (`taskset -c 0`; the database server and this script are not pinned).
+  (`taskset -c 0`; the database server and this script are not pinned);
+- `pg 1+1 twice`: the control for 2+2 x2: two 1+1 stacks side by side, each on a database of its
+  own and under the load of `pg 1+1` (half the messages each), their measured loads started at
+  the same moment. They share nothing but the machine and its PostgreSQL server, so what they
+  spend per message beyond one 1+1 is what running side by side on this machine costs, not work
+  that more processes of one deployment add.
 
 Every run is `bench/send_throughput.py`'s (`run`): accepted/s, finalized/s end to end, CPU per
 finalized message of the server processes (and of the API processes alone, where workers run in
@@ -24,6 +29,7 @@ its range over the rounds (each round's setups ran minutes apart at most, on the
   processes'), and 2+2 x2 / 1+1 with the servers on one core: the processes then take turns on
   that core instead of running side by side, which separates the work added by more processes
   from what running in parallel on this machine's two cores costs;
+- 2+2 x2 / two 1+1 side by side, and two 1+1 side by side / 1+1, CPU per message;
 - 1+1 and 2+2 x2 on two cores / on one core, finalized/s;
 
 and the JSON of it all as its last line. `make bench-scale` runs it.
@@ -53,6 +59,7 @@ SETUPS: dict[str, dict[str, Any]] = {
     "pg 2+2 x2": {"api_processes": 2, "worker_processes": 2, "load": 2},
     "pg 1+1 1 core": {"api_processes": 1, "worker_processes": 1, "taskset": "0"},
     "pg 2+2 x2 1 core": {"api_processes": 2, "worker_processes": 2, "load": 2, "taskset": "0"},
+    "pg 1+1 twice": {"api_processes": 1, "worker_processes": 1, "stacks": 2},
 }
 FIGURES = (
     ("accepted/s", "send", "per_second"),
@@ -76,6 +83,24 @@ RATIOS = (
         "pg 2+2 x2 1 core",
         "pg 1+1 1 core",
         "total CPU ms/msg",
+    ),
+    (
+        "2+2 x2 / two 1+1 side by side, total CPU per message",
+        "pg 2+2 x2",
+        "pg 1+1 twice",
+        "total CPU ms/msg",
+    ),
+    (
+        "two 1+1 side by side / 1+1, total CPU per message",
+        "pg 1+1 twice",
+        "pg 1+1",
+        "total CPU ms/msg",
+    ),
+    (
+        "two 1+1 side by side / 1+1, API CPU per message",
+        "pg 1+1 twice",
+        "pg 1+1",
+        "API CPU ms/msg",
     ),
     ("2+2 x2 / 1+1, finalized/s", "pg 2+2 x2", "pg 1+1", "finalized/s"),
     ("1+1 two cores / one core, finalized/s", "pg 1+1", "pg 1+1 1 core", "finalized/s"),
@@ -106,9 +131,11 @@ async def _drop_database(admin_url: str, name: str) -> None:
 
 
 async def run_setup(args: argparse.Namespace, setup: dict[str, Any]) -> dict[str, Any]:
-    """One run of `setup` on a fresh database (dropped afterwards)."""
+    """One run of `setup` on a fresh database (dropped afterwards); a setup of several `stacks`
+    runs that many side by side, each on a database of its own, and sums them up (`_together`)."""
+    stacks = setup.get("stacks", 1)
     per = argparse.Namespace(
-        messages=args.messages,
+        messages=args.messages // stacks,
         concurrency=args.concurrency * setup.get("load", 1),
         workers=args.workers,
         latency=args.latency,
@@ -124,13 +151,64 @@ async def run_setup(args: argparse.Namespace, setup: dict[str, Any]) -> dict[str
     )
     if setup.get("database") == "sqlite":
         return await run(per)
+    if stacks > 1:
+        barrier = asyncio.Barrier(stacks)
+        parts = await asyncio.gather(
+            *(
+                _on_fresh_database(args, argparse.Namespace(**vars(per)), barrier)
+                for _ in range(stacks)
+            )
+        )
+        return _together(parts)
+    return await _on_fresh_database(args, per)
+
+
+async def _on_fresh_database(
+    args: argparse.Namespace, per: argparse.Namespace, barrier: asyncio.Barrier | None = None
+) -> dict[str, Any]:
     name = await _fresh_database(args.pg_admin_url)
     base = args.pg_admin_url.rsplit("/", 1)[0]
     per.database_url = f"{base.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
     try:
-        return await run(per)
+        return await run(per, echo_ceiling=barrier is None, start_together=barrier)
     finally:
         await _drop_database(args.pg_admin_url, name)
+
+
+def _together(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The figures of stacks run side by side as one: rates over the longest run, CPU per message
+    over all their messages (no echo ceiling: it would run after each, not beside the others)."""
+    done = sum(p["end_to_end"]["finalized"] for p in parts)
+    requests = sum(p["send"]["requests"] for p in parts)
+
+    def per_message(key: str) -> float | None:
+        values = [p["end_to_end"][key] for p in parts]
+        if None in values or not done:
+            return None
+        weighted = sum(v * p["end_to_end"]["finalized"] for v, p in zip(values, parts, strict=True))
+        return round(weighted / done, 3)
+
+    send_seconds = max(p["send"]["seconds"] for p in parts)
+    e2e_seconds = max(p["end_to_end"]["seconds"] for p in parts)
+    return {
+        "send": {
+            "requests": requests,
+            "per_second": round(requests / send_seconds, 1) if send_seconds else 0.0,
+        },
+        "end_to_end": {
+            "finalized": done,
+            "per_second": round(done / e2e_seconds, 1) if e2e_seconds else 0.0,
+            **{
+                key: per_message(key)
+                for key in (
+                    "server_cpu_ms_per_message",
+                    "api_cpu_ms_per_message",
+                    "database_cpu_ms_per_message",
+                    "total_cpu_ms_per_message",
+                )
+            },
+        },
+    }
 
 
 def _line(label: str, f: dict[str, float | None]) -> str:

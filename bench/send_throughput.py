@@ -362,10 +362,16 @@ async def setup(base: str, key: str, hook_url: str) -> str:
 
 # long: one round from start to teardown; its steps share the processes and the receiver
 async def run(
-    args: argparse.Namespace, carrier: str = "simulator", echo_ceiling: bool = True
+    args: argparse.Namespace,
+    carrier: str = "simulator",
+    echo_ceiling: bool = True,
+    start_together: asyncio.Barrier | None = None,
 ) -> dict[str, Any]:
     """One round: servers whose default carrier is `carrier` (`smpp`: a bind to an SMSC simulator
-    started here), the load, the figures; and the echo ceiling when asked for."""
+    started here), the load, the figures; and the echo ceiling when asked for.
+
+    `start_together`: runs going on at once (separate stacks side by side) wait there after their
+    warm-up, so that their measured loads start at the same moment."""
     procs: list[subprocess.Popen[bytes]] = []
     smsc: subprocess.Popen[str] | None = None
     tmp = tempfile.mkdtemp(prefix="signalpost-bench-")
@@ -411,6 +417,8 @@ async def run(
         while time.monotonic() < deadline and not set(warm.ids) <= set(receiver.finalized):
             await asyncio.sleep(0.05)
         receiver.finalized.clear()
+        if start_together is not None:
+            await start_together.wait()
         servers = [p.pid for p in procs]
         apis = servers[: args.api_processes]  # then the `worker` processes, if any
         smsc_pids = [smsc.pid] if smsc else []
