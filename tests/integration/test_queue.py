@@ -29,7 +29,9 @@ from signalpost.kit.queue import (
     complete,
     enqueue,
     enqueue_many,
+    extend_leases,
     failed_jobs,
+    held,
 )
 from signalpost.kit.queue import worker as worker_module
 from signalpost.models import jobs
@@ -553,6 +555,38 @@ def test_a_live_worker_keeps_the_lease_of_a_slow_job(db_url: str) -> None:
             async with running(second):
                 await eventually(lambda: no_jobs_left(db))
         assert ran == ["first"]
+
+    arun(db_url, go)
+
+
+def test_renewing_leases_never_waits_for_a_batch_finishing_its_jobs(db_url: str) -> None:
+    """The lease keeper runs beside the worker's batches. Were it to wait for a job row that a
+    batch's last unit of work has locked (`held`, in id order) while holding another (it takes
+    them in the table's order), the two could deadlock, and the batch rolled back after its
+    effects were made (seen with webhook deliveries on PostgreSQL: POSTed again one by one)."""
+
+    async def leases(db: Database) -> dict[int, Any]:
+        return {r["id"]: r["locked_until"] for r in await job_rows(db)}
+
+    async def go(db: Database) -> None:
+        first = await enqueue_one(db, "t.renew")
+        second = await enqueue_one(db, "t.renew")
+        batch = await claim(db, "w", 10, lease=30, kinds=["t.renew"])
+        assert [j.id for j in batch] == [first, second]
+        before = await leases(db)
+        if db.is_sqlite:  # one writer at a time: no row locks to wait for
+            assert await extend_leases(db, {first, second}, "w", 60) == 2
+            assert all(after > before[i] for i, after in (await leases(db)).items())
+        else:
+            async with db.transaction() as uow:
+                # The first job's batch is in its last unit of work: its row is locked.
+                assert [j.id for j in await held(uow, batch[:1])] == [first]
+                renewed = await asyncio.wait_for(extend_leases(db, {first, second}, "w", 60), 5)
+            assert renewed == 1
+            after = await leases(db)
+            assert after[first] == before[first]  # left to its batch, renewed next time if need be
+            assert after[second] > before[second]
+        assert await extend_leases(db, {first, second}, "other-worker", 60) == 0
 
     arun(db_url, go)
 

@@ -354,21 +354,40 @@ async def mark_failed(
 async def extend_leases(
     db: Database, job_ids: Collection[int], worker_id: str, lease: float
 ) -> int:
-    """Push out the lease of jobs this worker still holds; returns how many it holds."""
+    """Push out the lease of jobs this worker still holds; returns how many it renewed.
+
+    On PostgreSQL a job whose row another transaction has locked is left as it is: that is its
+    batch's last unit of work (`held`), which ends the job or gives it back. Waiting for it
+    instead would lock rows in another order than `held` does (by id) and could deadlock with
+    it; the loser's batch would be rolled back after its effects (webhook POSTs, carrier sends)
+    were made. The next renewal, a third of the lease later, catches up any job left out.
+    """
     if not job_ids:
         return 0
     now = utcnow()
+    params = {
+        "job_ids": sorted(job_ids),
+        "worker_id": worker_id,
+        "locked_until": now + timedelta(seconds=lease),
+    }
     async with db.transaction() as uow:
-        result = await uow.conn.execute(
-            update(jobs)
-            .where(
-                jobs.c.id.in_(sorted(job_ids)),
-                jobs.c.locked_by == worker_id,
-                jobs.c.status == "running",
-            )
-            .values(locked_until=now + timedelta(seconds=lease))
-        )
+        result = await uow.conn.execute(_extend_leases_statement(not db.is_sqlite), params)
     return int(result.rowcount)
+
+
+@functools.cache
+def _extend_leases_statement(skip_locked: bool) -> Update:
+    mine = select(jobs.c.id).where(
+        jobs.c.id.in_(bindparam("job_ids", expanding=True)),
+        jobs.c.locked_by == bindparam("worker_id"),
+        jobs.c.status == "running",
+    )
+    if skip_locked:
+        free = mine.with_for_update(skip_locked=True).cte("free")
+        target = update(jobs).where(jobs.c.id.in_(select(free.c.id)))
+    else:  # SQLite: one writer at a time, no row locks
+        target = update(jobs).where(jobs.c.id.in_(mine.scalar_subquery()))
+    return target.values(locked_until=bindparam("locked_until", type_=jobs.c.locked_until.type))
 
 
 async def finish_batch(
