@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Integer, Text, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.sql.dml import ReturningUpdate, Update
+from sqlalchemy.sql.selectable import Select
 
 from signalpost.kit.clock import utcnow
 from signalpost.kit.db import Database, UnitOfWork
@@ -104,13 +105,18 @@ def requeue_expired_statement(skip_locked: bool) -> Update:
     expired = select(jobs.c.id).where(
         jobs.c.status == "running", jobs.c.locked_until < bindparam("now")
     )
-    if skip_locked:
-        # Rows another claimer is requeueing right now are its business: no waiting, no deadlock.
-        cte = expired.with_for_update(skip_locked=True).cte("expired")
-        target = update(jobs).where(jobs.c.id.in_(select(cte.c.id)))
-    else:
-        target = update(jobs).where(jobs.c.id.in_(expired.scalar_subquery()))
+    # Rows another claimer is requeueing right now are its business: no waiting, no deadlock.
+    target = _update_unlocked(expired, skip_locked)
     return target.values(status="queued", locked_by=None, locked_until=None)
+
+
+def _update_unlocked(ids: Select[tuple[int]], skip_locked: bool) -> Update:
+    """An update of the job rows `ids` selects; with `skip_locked` (PostgreSQL), of those no other
+    transaction has locked, without waiting for any. SQLite has one writer at a time."""
+    if skip_locked:
+        free = ids.with_for_update(skip_locked=True).cte("free")
+        return update(jobs).where(jobs.c.id.in_(select(free.c.id)))
+    return update(jobs).where(jobs.c.id.in_(ids.scalar_subquery()))
 
 
 @functools.lru_cache(maxsize=64)
@@ -382,12 +388,9 @@ def _extend_leases_statement(skip_locked: bool) -> Update:
         jobs.c.locked_by == bindparam("worker_id"),
         jobs.c.status == "running",
     )
-    if skip_locked:
-        free = mine.with_for_update(skip_locked=True).cte("free")
-        target = update(jobs).where(jobs.c.id.in_(select(free.c.id)))
-    else:  # SQLite: one writer at a time, no row locks
-        target = update(jobs).where(jobs.c.id.in_(mine.scalar_subquery()))
-    return target.values(locked_until=bindparam("locked_until", type_=jobs.c.locked_until.type))
+    return _update_unlocked(mine, skip_locked).values(
+        locked_until=bindparam("locked_until", type_=jobs.c.locked_until.type)
+    )
 
 
 async def finish_batch(
